@@ -1,0 +1,529 @@
+"""``python -m benchmarks``: every client, every scenario, one run, one table.
+
+Sets up what it needs (the project's real single-node Kafka broker unless
+``--bootstrap``/``KAFKA_BOOTSTRAP_SERVERS`` names one; the C ceiling built
+with gcc + pkg-config), then runs each (client, scenario group, setting,
+repeat) in its own process against a fresh topic, in alternating order, and
+writes ``<out>/<date>.json``, ``<out>/<date>.md`` and PNG charts (plus
+``latest.*`` copies).  Numbers are only comparable within one run: read the
+ratios, not the absolute values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as _dt
+import importlib.util
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+from benchmarks import plan as _plan
+from benchmarks.stats import summarize
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+BUILD = HERE / "build"
+NATIVE_SRC = HERE / "native" / "bench_native.c"
+NATIVE_BIN = BUILD / "bench_native"
+
+
+def log(msg: str) -> None:
+    stamp = time.strftime("%H:%M:%S")
+    print(f"[bench {stamp}] {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------
+# set-up: broker, native build, client availability, topics
+# --------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def broker(bootstrap: Optional[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    if bootstrap:
+        yield bootstrap, {"source": "given", "bootstrap": bootstrap}
+        return
+    sys.path.insert(0, str(ROOT))
+    try:
+        from tests.kafkabroker import KafkaBroker, ensure_jars
+    except ImportError as exc:  # pragma: no cover - depends on checkout
+        raise SystemExit(
+            "benchmarks: no broker given (--bootstrap or "
+            "KAFKA_BOOTSTRAP_SERVERS) and tests.kafkabroker is not "
+            f"importable: {exc}"
+        )
+    log("fetching broker jars (first run downloads from Maven Central)")
+    jars = ensure_jars()
+    kafka_jar = sorted(p.name for p in Path(jars).glob("kafka_2.13-*.jar"))
+    # Deleted topics' files go away quickly: every run uses a fresh topic.
+    b = KafkaBroker(config={"file.delete.delay.ms": 1000})
+    log("starting the Kafka broker")
+    addr = b.start()
+    info = {
+        "source": "tests.kafkabroker (single node, KRaft, 127.0.0.1)",
+        "bootstrap": addr,
+        "kafka_jar": kafka_jar[0] if kafka_jar else None,
+        "pid": b.pid,
+    }
+    log(f"broker ready at {addr} (pid {b.pid})")
+    try:
+        yield addr, info
+    finally:
+        log("stopping the broker")
+        b.stop()
+
+
+def build_native() -> tuple[bool, str]:
+    """Compile the C ceiling into benchmarks/build/ (rebuilt when stale)."""
+    try:
+        BUILD.mkdir(exist_ok=True)
+        if (
+            NATIVE_BIN.exists()
+            and NATIVE_BIN.stat().st_mtime > NATIVE_SRC.stat().st_mtime
+        ):
+            return True, "up to date"
+        flags = subprocess.run(
+            ["pkg-config", "--cflags", "--libs", "rdkafka"],
+            check=True, capture_output=True, text=True,
+        ).stdout.split()
+        cmd = ["gcc", "-O2", "-Wall", "-o", str(NATIVE_BIN), str(NATIVE_SRC),
+               *flags]
+        subprocess.run(cmd, check=True, capture_output=True, text=True)
+        return True, " ".join(cmd)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        detail = getattr(exc, "stderr", "") or str(exc)
+        return False, f"build failed: {detail.strip()[:500]}"
+
+
+def check_clients(wanted: list[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    probes = {
+        "aiokafka_c": "import aiokafka_c; aiokafka_c.AIOProducer",
+        "blog": "import confluent_kafka",
+        "confluent_aio": "from confluent_kafka.aio import AIOProducer",
+        "confluent_sync": "import confluent_kafka",
+        "aiokafka": "import aiokafka",
+    }
+    for name in wanted:
+        info: dict[str, Any] = {
+            "label": _plan.CLIENT_LABELS[name],
+            "note": _plan.CLIENT_NOTES[name],
+        }
+        if name == "native":
+            ok, detail = build_native()
+            info.update(available=ok, reason=None if ok else detail)
+        else:
+            r = subprocess.run(
+                [sys.executable, "-c", probes[name]],
+                capture_output=True, text=True, cwd=ROOT,
+            )
+            ok = r.returncode == 0
+            reason = None
+            if not ok:
+                lines = r.stderr.strip().splitlines()
+                reason = lines[-1] if lines else f"exit {r.returncode}"
+            info.update(available=ok, reason=reason)
+        out[name] = info
+        if not info["available"]:
+            log(f"client {name} unavailable: {info['reason']}")
+    return out
+
+
+class Topics:
+    """Fresh single-partition topic per process; deleted right after."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self._admin = None
+        try:
+            from confluent_kafka.admin import AdminClient
+
+            self._admin = AdminClient({"bootstrap.servers": bootstrap})
+        except ImportError:  # broker auto-creates topics then
+            pass
+
+    def close(self) -> None:
+        # Drop the admin client before the broker goes away, so it does not
+        # log connection failures at shutdown.
+        self._admin = None
+
+    def create(self, name: str) -> None:
+        if self._admin is None:
+            return
+        from confluent_kafka.admin import NewTopic
+
+        fs = self._admin.create_topics(
+            [NewTopic(name, num_partitions=1, replication_factor=1)],
+            operation_timeout=30,
+        )
+        for f in fs.values():
+            f.result(timeout=60)
+
+    def delete(self, name: str) -> None:
+        if self._admin is None:
+            return
+        try:
+            for f in self._admin.delete_topics([name]).values():
+                f.result(timeout=30)
+        except Exception as exc:  # best effort: disk space only
+            log(f"could not delete topic {name}: {exc}")
+
+
+def topic_name(*parts: str) -> str:
+    safe = ".".join(re.sub(r"[^A-Za-z0-9-]", "-", p) for p in parts)
+    return f"bench.{safe}.{uuid.uuid4().hex[:6]}"
+
+
+# --------------------------------------------------------------------------
+# one process
+# --------------------------------------------------------------------------
+
+
+def _timeout_for(plan: _plan.Plan, groups: list[str]) -> float:
+    per = {
+        "ff": plan.seconds + plan.warmup_seconds,
+        "gather": len(plan.gather_ns) * (plan.seconds + plan.warmup_seconds),
+        "tasks": len(plan.task_ks) * (plan.seconds + plan.warmup_seconds),
+        "latency": plan.latency_seconds,
+        "lag": plan.lag_seconds + plan.warmup_seconds,
+    }
+    return 90.0 + 4 * sum(per[g] for g in groups)
+
+
+def run_process(
+    client: str,
+    groups: list[str],
+    setting: _plan.Setting,
+    plan: _plan.Plan,
+    bootstrap: str,
+    topics: Topics,
+    loop: str,
+    repeat: int,
+) -> dict[str, Any]:
+    topic = topic_name(client, "+".join(groups), setting.id, str(repeat))
+    record: dict[str, Any] = {
+        "client": client,
+        "groups": groups,
+        "setting": setting.id,
+        "repeat": repeat,
+        "topic": topic,
+    }
+    try:
+        topics.create(topic)
+    except Exception as exc:
+        record.update(ok=False, error=f"create topic: {exc}")
+        return record
+    spec = {
+        "client": client,
+        "groups": groups,
+        "topic": topic,
+        "bootstrap": bootstrap,
+        "value_size": setting.value_size,
+        "acks": setting.acks,
+        "linger_ms": setting.linger_ms,
+        "loop": loop,
+        **plan.spec_fields(),
+    }
+    if client == "native":
+        cmd = [
+            str(NATIVE_BIN),
+            "--bootstrap", bootstrap, "--topic", topic,
+            "--value-size", str(setting.value_size),
+            "--acks", setting.acks, "--linger", str(setting.linger_ms),
+            "--groups", ",".join(groups),
+            "--count", str(plan.count), "--seconds", str(plan.seconds),
+            "--warmup", str(plan.warmup_seconds),
+            "--latency-count", str(plan.latency_count),
+            "--latency-seconds", str(plan.latency_seconds),
+            "--gather", ",".join(map(str, plan.gather_ns)),
+            "--tasks", ",".join(map(str, plan.task_ks)),
+        ]
+    else:
+        cmd = [sys.executable, "-m", "benchmarks.worker", json.dumps(spec)]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+    )
+    t0 = time.perf_counter()
+    timeout = _timeout_for(plan, groups)
+    try:
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+            env=env,
+        )
+        stdout, stderr, rc = proc.stdout, proc.stderr, proc.returncode
+    except subprocess.TimeoutExpired as exc:
+        stdout = (exc.stdout or b"").decode() if isinstance(
+            exc.stdout, bytes) else (exc.stdout or "")
+        stderr = (exc.stderr or b"").decode() if isinstance(
+            exc.stderr, bytes) else (exc.stderr or "")
+        rc = None
+        record["error"] = f"timed out after {timeout:.0f} s"
+    record["wall_seconds"] = round(time.perf_counter() - t0, 3)
+    record["returncode"] = rc
+    result = None
+    for line in stdout.splitlines():
+        if line.startswith("RESULT "):
+            try:
+                result = json.loads(line[len("RESULT "):])
+            except json.JSONDecodeError as exc:
+                record["error"] = f"bad RESULT line: {exc}"
+    if result is None:
+        record["ok"] = False
+        record.setdefault("error", f"no result (exit {rc})")
+        record["stderr_tail"] = stderr[-3000:]
+    else:
+        record.update(result)
+        record["ok"] = bool(result.get("ok")) and rc == 0
+        if not record["ok"]:
+            record["stderr_tail"] = stderr[-3000:]
+    topics.delete(topic)
+    return record
+
+
+# --------------------------------------------------------------------------
+# the run
+# --------------------------------------------------------------------------
+
+
+SUMMARY_FIELDS = (
+    "rate", "msgs", "cpu_proc_us", "cpu_loop_us", "p50_ms", "p99_ms",
+    "p999_ms", "mean_ms", "max_ms", "lag_p50_ms", "lag_p99_ms", "lag_max_ms",
+    "ticks",
+)
+
+
+def summarize_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """summary[setting][measurement][client][field] = median/min/max/n."""
+    acc: dict[str, dict[str, dict[str, dict[str, list[float]]]]] = {}
+    for r in runs:
+        if not r.get("ok"):
+            continue
+        for m in r.get("measurements", []):
+            slot = (
+                acc.setdefault(r["setting"], {})
+                .setdefault(m["name"], {})
+                .setdefault(r["client"], {})
+            )
+            for f in SUMMARY_FIELDS:
+                if m.get(f) is not None:
+                    slot.setdefault(f, []).append(m[f])
+    return {
+        s: {
+            name: {
+                c: {f: summarize(v) for f, v in fields.items()}
+                for c, fields in per_client.items()
+            }
+            for name, per_client in per_name.items()
+        }
+        for s, per_name in acc.items()
+    }
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = None
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = None
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        first = Path("/proc/meminfo").read_text().splitlines()[0]
+        mem = f"{int(first.split()[1]) // 1024} MiB"
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory": mem,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "loadavg_start": os.getloadavg(),
+    }
+
+
+def package_versions() -> dict[str, Optional[str]]:
+    from importlib import metadata
+
+    out: dict[str, Optional[str]] = {}
+    for dist in ("aiokafka_c", "confluent-kafka", "aiokafka", "uvloop",
+                 "fastapi", "uvicorn", "matplotlib"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    with contextlib.suppress(OSError, subprocess.CalledProcessError):
+        out["system librdkafka"] = subprocess.run(
+            ["pkg-config", "--modversion", "rdkafka"],
+            check=True, capture_output=True, text=True,
+        ).stdout.strip()
+    with contextlib.suppress(Exception):
+        import confluent_kafka
+
+        out["confluent-kafka bundled librdkafka"] = (
+            confluent_kafka.libversion()[0]
+        )
+    with contextlib.suppress(OSError, subprocess.CalledProcessError):
+        out["wrk"] = (
+            subprocess.run(["wrk", "-v"], capture_output=True, text=True)
+            .stdout.splitlines()[0]
+            .strip()
+        ) or None
+    return out
+
+
+def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="aiokafka_c against every peer, side by side.",
+    )
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--smoke", action="store_const", dest="mode",
+                      const="smoke", help="seconds; what the test suite runs")
+    mode.add_argument("--quick", action="store_const", dest="mode",
+                      const="quick", help="one setting, short measurements")
+    mode.add_argument("--full", action="store_const", dest="mode",
+                      const="full", help="the whole settings matrix")
+    ap.add_argument("--out", default=str(HERE / "results"),
+                    help="output directory (default benchmarks/results)")
+    ap.add_argument("--bootstrap",
+                    default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"),
+                    help="use this broker instead of starting one")
+    ap.add_argument("--clients", default=",".join(_plan.CLIENTS),
+                    help="comma list, default all: " + ",".join(_plan.CLIENTS))
+    ap.add_argument("--scenarios", default=None,
+                    help="comma list of ff,gather,tasks,latency,lag,web")
+    ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio",
+                    help="event loop for the producer scenarios")
+    ap.add_argument("--web-loop", choices=["auto", "asyncio", "uvloop"],
+                    default="auto", help="uvicorn --loop for the web test")
+    ap.add_argument("--no-web", action="store_true")
+    ap.add_argument("--no-charts", action="store_true")
+    ap.add_argument("--name", default=None,
+                    help="basename of the output files (default: date-time)")
+    ns = ap.parse_args(argv)
+    ns.mode = ns.mode or "default"
+    return ns
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = parse_args(argv)
+    plan = _plan.make_plan(args.mode)
+    if args.repeats:
+        plan.repeats = args.repeats
+    wanted = [c.strip() for c in args.clients.split(",") if c.strip()]
+    unknown = set(wanted) - set(_plan.CLIENTS)
+    if unknown:
+        raise SystemExit(f"unknown clients: {sorted(unknown)}")
+    scenarios = (
+        [s.strip() for s in args.scenarios.split(",")]
+        if args.scenarios else list(_plan.GROUPS) + ["web"]
+    )
+    want_web = "web" in scenarios and not args.no_web and plan.web_seconds > 0
+    matrix = [
+        (s, [g for g in groups if g in scenarios]) for s, groups in plan.matrix
+    ]
+    matrix = [(s, g) for s, g in matrix if g]
+
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = _dt.datetime.now()
+    name = args.name or started.strftime("%Y-%m-%d_%H%M%S")
+
+    clients = check_clients(wanted)
+    available = [c for c in wanted if clients[c]["available"]]
+    result: dict[str, Any] = {
+        "schema": 1,
+        "started": started.isoformat(timespec="seconds"),
+        "command": "python -m benchmarks " + " ".join(
+            sys.argv[1:] if argv is None else argv),
+        "mode": args.mode,
+        "loop": args.loop,
+        "machine": machine_info(),
+        "versions": package_versions(),
+        "plan": plan.as_dict(),
+        "settings": [s.as_dict() for s, _ in matrix],
+        "clients": clients,
+        "notes": [
+            "confluent-kafka's wheel bundles its own librdkafka "
+            "(see versions); aiokafka_c and the C ceiling use the system "
+            "librdkafka.",
+            "All processes share one machine with the broker: compare "
+            "ratios within this run, not absolute numbers across runs.",
+        ],
+        "runs": [],
+    }
+
+    with broker(args.bootstrap) as (bootstrap, binfo):
+        result["broker"] = binfo
+        topics = Topics(bootstrap)
+        run_index = 0
+        for rep in range(plan.repeats):
+            for setting, groups in matrix:
+                units: list[list[str]] = (
+                    [groups] if plan.one_process_per_client
+                    else [[g] for g in groups]
+                )
+                for unit in units:
+                    order = _plan.alternate(available, run_index)
+                    run_index += 1
+                    for client in order:
+                        g = _plan.client_groups(client, unit)
+                        if not g:
+                            continue
+                        log(f"rep {rep + 1}/{plan.repeats} {setting.id} "
+                            f"{'+'.join(g)}: {client}")
+                        rec = run_process(client, g, setting, plan,
+                                          bootstrap, topics, args.loop, rep)
+                        if not rec["ok"]:
+                            log(f"  FAILED: {rec.get('error')}\n"
+                                f"{rec.get('stderr_tail', '')[-1500:]}")
+                        result["runs"].append(rec)
+        topics.close()
+        if want_web:
+            from benchmarks import web
+
+            result["web"] = web.run_web(plan, bootstrap, available,
+                                        args.web_loop, log)
+        else:
+            result["web"] = {
+                "skipped": "not requested" if plan.web_seconds > 0 or
+                "web" not in scenarios else f"{args.mode} mode has no web test"
+            }
+
+    result["finished"] = _dt.datetime.now().isoformat(timespec="seconds")
+    result["machine"]["loadavg_end"] = os.getloadavg()
+    result["summary"] = summarize_runs(result["runs"])
+
+    from benchmarks import report
+
+    result["targets"] = report.evaluate_targets(result)
+    json_path = out_dir / f"{name}.json"
+    json_path.write_text(json.dumps(result, indent=1, default=str) + "\n")
+    charts: list[str] = []
+    if not args.no_charts:
+        try:
+            charts = report.write_charts(result, out_dir, name)
+        except Exception as exc:  # charts are a nicety; keep the numbers
+            log(f"charts failed: {type(exc).__name__}: {exc}")
+    md = report.markdown(result, charts)
+    md_path = out_dir / f"{name}.md"
+    md_path.write_text(md)
+    for src in [json_path, md_path, *[out_dir / c for c in charts]]:
+        latest = out_dir / src.name.replace(name, "latest", 1)
+        with contextlib.suppress(OSError):
+            shutil.copyfile(src, latest)
+    log(f"wrote {json_path}, {md_path}" +
+        (f", {len(charts)} charts" if charts else ""))
+    print(md)
+    failed = [r for r in result["runs"] if not r.get("ok")]
+    return 1 if failed else 0

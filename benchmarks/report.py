@@ -1,0 +1,552 @@
+"""Markdown table, target verdicts and PNG charts from a results JSON.
+
+Regenerate from a saved run: ``python -m benchmarks.report
+benchmarks/results/<name>.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+from benchmarks.plan import CLIENT_LABELS, CLIENTS
+
+# (measurement, field, row label, format)
+PRODUCER_ROWS = [
+    ("ff", "rate", "fire-and-forget, msg/s", "rate"),
+    ("ff_cb", "rate", "fire-and-forget + delivery callback, msg/s", "rate"),
+    ("gather_1", "rate", "awaited, gather 1, msg/s", "rate"),
+    ("gather_10", "rate", "awaited, gather 10, msg/s", "rate"),
+    ("gather_100", "rate", "awaited, gather 100, msg/s", "rate"),
+    ("gather_1000", "rate", "awaited, gather 1000, msg/s", "rate"),
+    ("tasks_100", "rate", "100 tasks each awaiting, msg/s", "rate"),
+    ("tasks_1000", "rate", "1000 tasks each awaiting, msg/s", "rate"),
+    ("latency", "p50_ms", "single awaited produce p50, ms", "ms"),
+    ("latency", "p99_ms", "single awaited produce p99, ms", "ms"),
+    ("latency", "p999_ms", "single awaited produce p99.9, ms", "ms"),
+    ("latency", "msgs", "latency samples", "int"),
+    ("lag", "lag_p99_ms", "loop lag p99 under load (1 ms ticker), ms", "ms"),
+    ("lag", "rate", "load during lag test (1000 tasks), msg/s", "rate"),
+    ("ff", "cpu_proc_us", "CPU µs/msg, process, fire-and-forget", "us"),
+    ("ff", "cpu_loop_us", "CPU µs/msg, loop thread, fire-and-forget", "us"),
+    ("gather_1000", "cpu_proc_us", "CPU µs/msg, process, gather 1000", "us"),
+    ("gather_1000", "cpu_loop_us", "CPU µs/msg, loop thread, gather 1000",
+     "us"),
+    ("tasks_1000", "cpu_proc_us", "CPU µs/msg, process, 1000 tasks", "us"),
+    ("tasks_1000", "cpu_loop_us", "CPU µs/msg, loop thread, 1000 tasks",
+     "us"),
+]
+
+RATIO_ROWS = ["ff", "gather_1", "gather_100", "gather_1000", "tasks_100",
+              "tasks_1000"]
+
+WEB_ENDPOINTS = {
+    "items1": "awaited produce",
+    "items2": "out-of-band, callback on loop",
+    "items3": "out-of-band, callback on poll thread",
+    "items4": "fire-and-forget",
+    "items5": "no-op",
+}
+
+
+def _fmt(v: Optional[float], kind: str) -> str:
+    if v is None:
+        return "–"
+    if kind == "rate":
+        if v >= 1e6:
+            return f"{v / 1e6:.2f} M"
+        if v >= 1e4:
+            return f"{v / 1e3:.0f} k"
+        if v >= 1e3:
+            return f"{v / 1e3:.1f} k"
+        return f"{v:.0f}" if v >= 10 else f"{v:.2g}"
+    if kind == "ms":
+        return f"{v:.3f}" if v < 10 else f"{v:.0f}"
+    if kind == "us":
+        return f"{v:.2f}" if v < 100 else f"{v:.0f}"
+    if kind == "int":
+        return f"{int(v)}"
+    if kind == "x":
+        return f"{v:.2f}×"
+    if kind == "pct":
+        return f"{v:.0f}%"
+    return str(v)
+
+
+def med(result: dict[str, Any], setting: str, name: str, client: str,
+        field: str) -> Optional[float]:
+    try:
+        return result["summary"][setting][name][client][field]["median"]
+    except (KeyError, TypeError):
+        return None
+
+
+def _spread(result: dict[str, Any], setting: str, name: str, client: str,
+            field: str) -> Optional[tuple[float, float]]:
+    try:
+        s = result["summary"][setting][name][client][field]
+    except (KeyError, TypeError):
+        return None
+    if s["n"] < 2 or not s["median"]:
+        return None
+    return s["min"], s["max"]
+
+
+def _ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def _settings(result: dict[str, Any]) -> list[dict[str, Any]]:
+    return result.get("settings", [])
+
+
+def _throughput_setting(result: dict[str, Any]) -> Optional[str]:
+    """The first setting that has the gather scenario: targets use it."""
+    for s in _settings(result):
+        if any(k.startswith("gather_")
+               for k in result.get("summary", {}).get(s["id"], {})):
+            return s["id"]
+    return None
+
+
+# --------------------------------------------------------------------------
+# targets (issue 4)
+# --------------------------------------------------------------------------
+
+
+def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    me = "aiokafka_c"
+
+    def add(name: str, target: str, measured: Optional[float],
+            threshold: float, unit: str, detail: str,
+            higher_is_better: bool = True) -> None:
+        if measured is None:
+            met = None
+        elif higher_is_better:
+            met = measured >= threshold
+        else:
+            met = measured <= threshold
+        out.append({
+            "name": name, "target": target, "measured": measured,
+            "threshold": threshold, "unit": unit, "met": met,
+            "detail": detail,
+        })
+
+    s = _throughput_setting(result)
+    if s:
+        mine = med(result, s, "gather_1000", me, "rate")
+        for peer, need in (("blog", 5.0), ("confluent_aio", 3.0),
+                           ("aiokafka", 3.0)):
+            theirs = med(result, s, "gather_1000", peer, "rate")
+            add(f"gather_1000 vs {peer}",
+                f"awaited gather 1000 ≥ {need:g}× {CLIENT_LABELS[peer]}",
+                _ratio(mine, theirs), need, "x",
+                f"{s}: {_fmt(mine, 'rate')} vs {_fmt(theirs, 'rate')} msg/s")
+        mine_ff = med(result, s, "ff", me, "rate")
+        floor = med(result, s, "ff", "confluent_sync", "rate")
+        add("ff vs confluent_sync",
+            "fire-and-forget ≥ 80% of confluent sync produce() "
+            "(no callback)",
+            _ratio(mine_ff, floor), 0.8, "x",
+            f"{s}: {_fmt(mine_ff, 'rate')} vs {_fmt(floor, 'rate')} msg/s")
+    for st in _settings(result):
+        p50 = med(result, st["id"], "latency", me, "p50_ms")
+        if p50 is None and "latency" not in result.get("summary", {}).get(
+                st["id"], {}):
+            continue
+        limit = st["linger_ms"] + 0.2
+        add(f"latency p50 {st['id']}",
+            f"single awaited produce p50 ≤ linger.ms + 0.2 ms "
+            f"({limit:g} ms)",
+            p50, limit, "ms", f"{st['id']}: p50 {_fmt(p50, 'ms')} ms",
+            higher_is_better=False)
+    web = result.get("web") or {}
+    apps = web.get("apps") or {}
+    mine_web = apps.get(me)
+    for c in (100, 400):
+        pct = None
+        detail = web.get("skipped") or "aiokafka_c example app not measured"
+        if mine_web and mine_web.get("ok"):
+            a = _web_med(mine_web, "items1", c, "rps")
+            b = _web_med(mine_web, "items5", c, "rps")
+            pct = _ratio(a, b)
+            detail = (f"items1 {_fmt(a, 'rate')} req/s vs no-op "
+                      f"{_fmt(b, 'rate')} req/s")
+        add(f"web items1 c={c}",
+            f"awaited endpoint ≥ 95% of no-op req/s at concurrency {c}",
+            pct, 0.95, "x", detail)
+    return out
+
+
+# --------------------------------------------------------------------------
+# web helpers
+# --------------------------------------------------------------------------
+
+
+def _web_med(app: dict[str, Any], endpoint: str, conc: int,
+             field: str) -> Optional[float]:
+    try:
+        return app["summary"][endpoint][str(conc)][field]["median"]
+    except (KeyError, TypeError):
+        return None
+
+
+# --------------------------------------------------------------------------
+# markdown
+# --------------------------------------------------------------------------
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join("---" if i == 0 else "---:"
+                            for i in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _clients_in(result: dict[str, Any]) -> list[str]:
+    cl = result.get("clients", {})
+    return [c for c in CLIENTS if c in cl]
+
+
+def markdown(result: dict[str, Any], charts: list[str] = ()) -> str:
+    m = result.get("machine", {})
+    v = result.get("versions", {})
+    out = [f"# aiokafka_c benchmarks — {result.get('started', '')}", ""]
+    out.append(f"Command: `{result.get('command', '')}` (mode "
+               f"`{result.get('mode')}`, producer scenarios on "
+               f"`{result.get('loop')}`; medians of "
+               f"{result.get('plan', {}).get('repeats')} repeats, each "
+               "client and scenario in its own process, alternating order).")
+    out.append("")
+    out.append(f"Machine: {m.get('cpu')}, {m.get('cores')} cores, "
+               f"{m.get('memory')}, {m.get('os')}, Python "
+               f"{m.get('python')}; load average at start "
+               f"{', '.join(f'{x:.2f}' for x in m.get('loadavg_start', []))}."
+               " The broker (single-node Kafka, KRaft, loopback) runs on "
+               "the same machine.")
+    out.append("")
+    vers = ", ".join(f"{k} {val}" for k, val in v.items() if val)
+    out.append(f"Versions: {vers}.")
+    out.append("")
+    for note in result.get("notes", []):
+        out.append(f"- {note}")
+    out.append("")
+    clients = _clients_in(result)
+    missing = [c for c in clients if not result["clients"][c]["available"]]
+    for c in missing:
+        out.append(f"- **{c} not measured**: "
+                   f"{result['clients'][c].get('reason')}")
+    failed = [r for r in result.get("runs", []) if not r.get("ok")]
+    for r in failed[:10]:
+        out.append(f"- failed run: {r['client']} {'+'.join(r['groups'])} "
+                   f"{r['setting']} repeat {r['repeat']}: {r.get('error')}")
+    if missing or failed:
+        out.append("")
+
+    # targets
+    tg = result.get("targets") or []
+    if tg:
+        out += ["## Targets (issue 4)", ""]
+        rows = []
+        for t in tg:
+            meas = t["measured"]
+            if meas is None:
+                shown, verdict = "–", "not measured"
+            else:
+                if t["unit"] == "x" and t["threshold"] < 1.5:
+                    shown = _fmt(meas * 100, "pct")
+                elif t["unit"] == "x":
+                    shown = _fmt(meas, "x")
+                else:
+                    shown = f"{meas:.3f} ms"
+                if t["met"]:
+                    verdict = "met"
+                elif t["unit"] == "x":
+                    verdict = (f"missed by "
+                               f"{(1 - meas / t['threshold']) * 100:.0f}%")
+                else:
+                    verdict = f"missed by {meas - t['threshold']:.3f} ms"
+            rows.append([t["target"], shown, verdict, t["detail"]])
+        out += [_table(["target", "measured", "verdict", "detail"], rows), ""]
+
+    # producer tables
+    labels = [CLIENT_LABELS[c] for c in clients]
+    for st in _settings(result):
+        sid = st["id"]
+        summ = result.get("summary", {}).get(sid, {})
+        if not summ:
+            continue
+        out += [f"## Producer: {st['value_size']} B values, "
+                f"acks={st['acks']}, linger.ms={st['linger_ms']}", ""]
+        rows = []
+        for name, field, label, kind in PRODUCER_ROWS:
+            if name not in summ:
+                continue
+            cells = [_fmt(med(result, sid, name, c, field), kind)
+                     for c in clients]
+            if all(x == "–" for x in cells):
+                continue
+            rows.append([label] + cells)
+        out += [_table(["median of repeats"] + labels, rows), ""]
+        if "aiokafka_c" in clients:
+            peers = [c for c in clients if c != "aiokafka_c"]
+            rrows = []
+            for name in RATIO_ROWS:
+                if name not in summ:
+                    continue
+                mine = med(result, sid, name, "aiokafka_c", "rate")
+                cells = [_fmt(_ratio(mine, med(result, sid, name, p, "rate")),
+                              "x") for p in peers]
+                if all(x == "–" for x in cells):
+                    continue
+                rrows.append([name] + cells)
+            if rrows:
+                out += ["aiokafka_c throughput ÷ peer (same run):", "",
+                        _table(["scenario"] + [CLIENT_LABELS[p]
+                                               for p in peers], rrows), ""]
+
+    # web
+    web = result.get("web") or {}
+    out += ["## Web: FastAPI + uvicorn (1 worker), wrk POST JSON", ""]
+    if web.get("skipped"):
+        out += [f"Skipped: {web['skipped']}", ""]
+    else:
+        out.append(
+            f"Each app: one uvicorn worker (`--loop {web.get('loop')}`), "
+            f"loaded by `wrk` for {web.get('seconds')} s per point "
+            f"(after {web.get('warmup_seconds')} s warm-up), medians of "
+            f"{web.get('repeats')} repeat(s). Cells: req/s (p99 ms) "
+            "[% of the same app's no-op endpoint].")
+        out.append("")
+        conc = web.get("concurrency", [])
+        for app_name, app in (web.get("apps") or {}).items():
+            out.append(f"### {CLIENT_LABELS.get(app_name, app_name)} — "
+                       f"{app.get('description', '')}")
+            out.append("")
+            if not app.get("ok"):
+                out += [f"Not measured: {app.get('error')}", ""]
+                continue
+            rows = []
+            for ep, desc in WEB_ENDPOINTS.items():
+                if ep not in app.get("summary", {}):
+                    if ep in (app.get("unsupported") or {}):
+                        rows.append([f"/{ep} {desc}"] + [
+                            "n/a"] * len(conc))
+                    continue
+                cells = []
+                for c in conc:
+                    rps = _web_med(app, ep, c, "rps")
+                    p99 = _web_med(app, ep, c, "p99_ms")
+                    noop = _web_med(app, "items5", c, "rps")
+                    pct = _ratio(rps, noop)
+                    cell = f"{_fmt(rps, 'rate')} ({_fmt(p99, 'ms')})"
+                    if pct is not None and ep != "items5":
+                        cell += f" [{pct * 100:.0f}%]"
+                    cells.append(cell)
+                rows.append([f"/{ep} {desc}"] + cells)
+            out += [_table(["endpoint"] + [f"c={c}" for c in conc], rows), ""]
+            if app.get("unsupported"):
+                for ep, why in app["unsupported"].items():
+                    out.append(f"- /{ep}: {why}")
+                out.append("")
+
+    if charts:
+        out += ["## Charts", ""]
+        out += [f"![{c}]({c})" for c in charts]
+        out.append("")
+    out += ["## Clients", ""]
+    for c in clients:
+        out.append(f"- **{CLIENT_LABELS[c]}** (`{c}`): "
+                   f"{result['clients'][c]['note']}")
+    out.append("")
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------
+# charts
+# --------------------------------------------------------------------------
+
+COLORS = {
+    "aiokafka_c": "#d62728",
+    "blog": "#1f77b4",
+    "confluent_aio": "#9467bd",
+    "confluent_sync": "#8c564b",
+    "aiokafka": "#2ca02c",
+    "native": "#7f7f7f",
+}
+
+
+def write_charts(result: dict[str, Any], out_dir: Path, name: str) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files: list[str] = []
+    clients = [c for c in _clients_in(result)
+               if result["clients"][c]["available"]]
+    sid = _throughput_setting(result)
+    if sid:
+        names = [n for n in ("ff", "gather_1", "gather_10", "gather_100",
+                             "gather_1000", "tasks_100", "tasks_1000")
+                 if n in result["summary"].get(sid, {})]
+        fig, ax = plt.subplots(figsize=(11, 5))
+        width = 0.8 / max(1, len(clients))
+        for i, c in enumerate(clients):
+            xs, ys, err_lo, err_hi = [], [], [], []
+            for j, n in enumerate(names):
+                v = med(result, sid, n, c, "rate")
+                if v is None:
+                    continue
+                sp = _spread(result, sid, n, c, "rate") or (v, v)
+                xs.append(j + (i - (len(clients) - 1) / 2) * width)
+                ys.append(v)
+                err_lo.append(v - sp[0])
+                err_hi.append(sp[1] - v)
+            ax.bar(xs, ys, width, label=CLIENT_LABELS[c],
+                   color=COLORS.get(c), yerr=[err_lo, err_hi], capsize=2)
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels(names)
+        ax.set_yscale("log")
+        ax.set_ylabel("messages / s (log)")
+        ax.set_title(f"Producer throughput, {sid} (median, min–max of "
+                     "repeats)")
+        ax.legend(fontsize=8)
+        ax.grid(axis="y", alpha=0.3, which="both")
+        fig.tight_layout()
+        f = f"{name}_throughput.png"
+        fig.savefig(out_dir / f, dpi=110)
+        plt.close(fig)
+        files.append(f)
+
+        # CPU per message
+        cpu_names = [n for n in ("ff", "gather_1000", "tasks_1000")
+                     if n in result["summary"].get(sid, {})]
+        if cpu_names:
+            fig, axes = plt.subplots(1, len(cpu_names),
+                                     figsize=(4 * len(cpu_names), 4),
+                                     squeeze=False)
+            for ax, n in zip(axes[0], cpu_names):
+                cs = [c for c in clients
+                      if med(result, sid, n, c, "cpu_proc_us") is not None]
+                proc = [med(result, sid, n, c, "cpu_proc_us") for c in cs]
+                loop = [med(result, sid, n, c, "cpu_loop_us") for c in cs]
+                xs = range(len(cs))
+                ax.bar([x - 0.2 for x in xs], proc, 0.4, label="process",
+                       color=[COLORS.get(c) for c in cs])
+                ax.bar([x + 0.2 for x in xs], loop, 0.4,
+                       label="loop thread", color=[COLORS.get(c) for c in cs],
+                       alpha=0.45, hatch="//")
+                ax.set_xticks(list(xs))
+                ax.set_xticklabels([CLIENT_LABELS[c] for c in cs],
+                                   rotation=35, ha="right", fontsize=8)
+                ax.set_yscale("log")
+                ax.set_title(f"CPU µs/msg: {n}")
+                ax.grid(axis="y", alpha=0.3, which="both")
+            axes[0][0].legend(fontsize=8)
+            fig.tight_layout()
+            f = f"{name}_cpu.png"
+            fig.savefig(out_dir / f, dpi=110)
+            plt.close(fig)
+            files.append(f)
+
+    # latency
+    lat = [(s["id"]) for s in _settings(result)
+           if "latency" in result.get("summary", {}).get(s["id"], {})]
+    if lat:
+        fig, axes = plt.subplots(1, len(lat), figsize=(5.5 * len(lat), 4),
+                                 squeeze=False)
+        for ax, sid2 in zip(axes[0], lat):
+            cs = [c for c in clients
+                  if med(result, sid2, "latency", c, "p50_ms") is not None]
+            xs = range(len(cs))
+            for k, (field, alpha) in enumerate((("p50_ms", 1.0),
+                                                ("p99_ms", 0.6),
+                                                ("p999_ms", 0.3))):
+                ax.bar([x + (k - 1) * 0.27 for x in xs],
+                       [med(result, sid2, "latency", c, field) or 0
+                        for c in cs], 0.27,
+                       color=[COLORS.get(c) for c in cs], alpha=alpha,
+                       label=field.replace("_ms", ""))
+            ax.set_xticks(list(xs))
+            ax.set_xticklabels([CLIENT_LABELS[c] for c in cs], rotation=35,
+                               ha="right", fontsize=8)
+            ax.set_yscale("log")
+            ax.set_ylabel("ms (log)")
+            ax.set_title(f"Single awaited produce, {sid2}")
+            ax.grid(axis="y", alpha=0.3, which="both")
+            ax.legend(fontsize=8)
+        fig.tight_layout()
+        f = f"{name}_latency.png"
+        fig.savefig(out_dir / f, dpi=110)
+        plt.close(fig)
+        files.append(f)
+
+    # web, like the blog: req/s vs concurrency, one line per endpoint
+    web = result.get("web") or {}
+    apps = {k: a for k, a in (web.get("apps") or {}).items() if a.get("ok")}
+    if apps:
+        conc = web.get("concurrency", [])
+        fig, axes = plt.subplots(1, len(apps) + 1,
+                                 figsize=(4.2 * (len(apps) + 1), 4.2),
+                                 squeeze=False, sharey=True)
+        for ax, (app_name, app) in zip(axes[0], apps.items()):
+            for ep, desc in WEB_ENDPOINTS.items():
+                ys = [_web_med(app, ep, c, "rps") for c in conc]
+                if all(y is None for y in ys):
+                    continue
+                ax.plot(conc, [y if y is not None else float("nan")
+                               for y in ys], marker="o",
+                        label=f"/{ep} {desc}")
+            ax.set_xscale("log")
+            ax.set_xticks(conc)
+            ax.set_xticklabels([str(c) for c in conc])
+            ax.set_title(CLIENT_LABELS.get(app_name, app_name))
+            ax.set_xlabel("concurrent requests")
+            ax.grid(alpha=0.3)
+        axes[0][0].set_ylabel("requests / s")
+        axes[0][0].legend(fontsize=7)
+        ax = axes[0][-1]
+        for app_name, app in apps.items():
+            ys = [_web_med(app, "items1", c, "rps") for c in conc]
+            ax.plot(conc, [y if y is not None else float("nan") for y in ys],
+                    marker="o", color=COLORS.get(app_name),
+                    label=f"{CLIENT_LABELS.get(app_name, app_name)} /items1")
+        noop = [_web_med(next(iter(apps.values())), "items5", c, "rps")
+                for c in conc]
+        ax.plot(conc, [y if y is not None else float("nan") for y in noop],
+                color="black", linestyle="--", label="no-op")
+        ax.set_xscale("log")
+        ax.set_xticks(conc)
+        ax.set_xticklabels([str(c) for c in conc])
+        ax.set_title("awaited endpoint, every client")
+        ax.set_xlabel("concurrent requests")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        f = f"{name}_web.png"
+        fig.savefig(out_dir / f, dpi=110)
+        plt.close(fig)
+        files.append(f)
+    return files
+
+
+def main(argv: list[str]) -> int:
+    path = Path(argv[1])
+    result = json.loads(path.read_text())
+    result["targets"] = evaluate_targets(result)
+    charts = write_charts(result, path.parent, path.stem)
+    md = markdown(result, charts)
+    path.with_suffix(".md").write_text(md)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,400 @@
+"""One benchmark process: ``python -m benchmarks.worker '<json spec>'``.
+
+Runs one client through one scenario group (or, in smoke mode, all groups)
+against one topic and prints one line ``RESULT {json}`` on stdout.  The
+harness (``benchmarks.harness``) starts a fresh process for every
+(client, scenario, settings, repeat) so no client inherits another's
+threads, allocator state or imported modules.
+
+Scenario groups and the measurements they produce:
+
+* ``ff``      -- ``ff``: fire-and-forget throughput, timed to the end of the
+  final flush (plus ``ff_cb`` for the sync confluent-kafka floor);
+* ``gather``  -- ``gather_<N>``: enqueue N, await all N, repeat;
+* ``tasks``   -- ``tasks_<K>``: K tasks each awaiting its own produce, the
+  shape of K concurrent web requests;
+* ``latency`` -- ``latency``: one awaited produce at a time, p50/p99/p99.9;
+* ``lag``     -- ``lag``: a 1 ms ticker's lateness while K=1000 tasks
+  produce flat out.
+
+Every throughput measurement also reports CPU microseconds per message for
+the whole process (``time.process_time``: includes librdkafka's and any
+helper threads) and for the thread driving the loop (``time.thread_time``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+import traceback
+from typing import Any, Awaitable, Callable
+
+from benchmarks.stats import percentile
+
+perf = time.perf_counter
+WARMUP_TIMEOUT = 60.0
+
+
+class _Meter:
+    """Wall, process-CPU and this-thread-CPU deltas around a measurement."""
+
+    def __enter__(self) -> "_Meter":
+        self.t0 = perf()
+        self.p0 = time.process_time()
+        self.l0 = time.thread_time()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.seconds = perf() - self.t0
+        self.cpu_proc = time.process_time() - self.p0
+        self.cpu_loop = time.thread_time() - self.l0
+
+    def result(self, name: str, msgs: int, **extra: Any) -> dict[str, Any]:
+        per = 1e6 / msgs if msgs else None
+        out = {
+            "name": name,
+            "kind": "throughput",
+            "msgs": msgs,
+            "seconds": round(self.seconds, 6),
+            "rate": msgs / self.seconds if self.seconds > 0 else None,
+            "cpu_proc_us": self.cpu_proc * per if per else None,
+            "cpu_loop_us": self.cpu_loop * per if per else None,
+        }
+        out.update(extra)
+        return out
+
+
+def _latency_result(name: str, samples_ns: list[int]) -> dict[str, Any]:
+    s = sorted(x / 1e6 for x in samples_ns)
+    return {
+        "name": name,
+        "kind": "latency",
+        "msgs": len(s),
+        "p50_ms": percentile(s, 50),
+        "p99_ms": percentile(s, 99),
+        "p999_ms": percentile(s, 99.9),
+        "mean_ms": sum(s) / len(s) if s else None,
+        "max_ms": s[-1] if s else None,
+    }
+
+
+# --------------------------------------------------------------------------
+# asyncio clients
+# --------------------------------------------------------------------------
+
+
+class _Stop:
+    """A flag flipped by the loop after ``seconds``: cheaper than reading the
+    clock in every iteration of a hot loop."""
+
+    def __init__(self, seconds: float) -> None:
+        self.stopped = False
+        self._h = asyncio.get_running_loop().call_later(seconds, self.set)
+
+    def set(self) -> None:
+        self.stopped = True
+
+    def cancel(self) -> None:
+        self._h.cancel()
+
+
+async def _rounds(
+    count: int, seconds: float, step: Callable[[], Awaitable[int]]
+) -> int:
+    if seconds <= 0:
+        return 0
+    stop = _Stop(seconds)
+    done = 0
+    try:
+        while done < count and not stop.stopped:
+            done += await step()
+    finally:
+        stop.cancel()
+    return done
+
+
+async def _tasks(one: Callable[[], Awaitable[Any]], k: int, count: int,
+                 seconds: float) -> int:
+    if seconds <= 0:
+        return 0
+    stop = _Stop(seconds)
+    state = {"left": count, "done": 0}
+
+    async def worker() -> None:
+        while state["left"] > 0 and not stop.stopped:
+            state["left"] -= 1
+            await one()
+            state["done"] += 1
+
+    try:
+        await asyncio.gather(*[worker() for _ in range(k)])
+    finally:
+        stop.cancel()
+    return state["done"]
+
+
+async def _warmup(adapter: Any, spec: dict[str, Any]) -> None:
+    """Connect, fetch metadata and push a first batch through, untimed."""
+    await asyncio.wait_for(adapter.gather(10), WARMUP_TIMEOUT)
+    await asyncio.wait_for(adapter.flush(), WARMUP_TIMEOUT)
+
+
+async def _scenario_ff(a: Any, spec: dict[str, Any]) -> list[dict[str, Any]]:
+    chunk = 1000
+
+    async def step() -> int:
+        await a.ff(chunk)
+        await asyncio.sleep(0)  # let the loop breathe, as any app would
+        return chunk
+
+    await _rounds(10**9, spec["warmup_seconds"], step)
+    await a.flush()
+    with _Meter() as m:
+        n = await _rounds(spec["count"], spec["seconds"], step)
+        await a.flush()
+    return [m.result("ff", n)]
+
+
+async def _scenario_gather(a: Any, spec: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for n in spec["gather_ns"]:
+        async def step(n: int = n) -> int:
+            await a.gather(n)
+            return n
+
+        await _rounds(max(n, 1), spec["warmup_seconds"], step)
+        with _Meter() as m:
+            done = await _rounds(spec["count"], spec["seconds"], step)
+        out.append(m.result(f"gather_{n}", done))
+    return out
+
+
+async def _scenario_tasks(a: Any, spec: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for k in spec["task_ks"]:
+        await _tasks(a.one, k, k, spec["warmup_seconds"])
+        with _Meter() as m:
+            done = await _tasks(a.one, k, spec["count"], spec["seconds"])
+        out.append(m.result(f"tasks_{k}", done))
+    return out
+
+
+async def _scenario_latency(a: Any, spec: dict[str, Any]) -> list[dict[str, Any]]:
+    one = a.one
+    if spec["warmup_seconds"] > 0:
+        stop = _Stop(spec["warmup_seconds"])
+        for _ in range(20):
+            await one()
+            if stop.stopped:
+                break
+        stop.cancel()
+    samples: list[int] = []
+    stop = _Stop(spec["latency_seconds"])
+    now = time.perf_counter_ns
+    try:
+        while len(samples) < spec["latency_count"] and not stop.stopped:
+            t0 = now()
+            await one()
+            samples.append(now() - t0)
+    finally:
+        stop.cancel()
+    return [_latency_result("latency", samples)]
+
+
+async def _scenario_lag(a: Any, spec: dict[str, Any]) -> list[dict[str, Any]]:
+    k = spec["lag_tasks"]
+    await _tasks(a.one, k, k, spec["warmup_seconds"])
+    lags: list[float] = []
+    running = True
+
+    async def ticker() -> None:
+        sleep = asyncio.sleep
+        while running:
+            t0 = perf()
+            await sleep(0.001)
+            lags.append((perf() - t0 - 0.001) * 1e3)
+
+    tick = asyncio.ensure_future(ticker())
+    await asyncio.sleep(0.01)
+    try:
+        with _Meter() as m:
+            done = await _tasks(a.one, k, 10**9, spec["lag_seconds"])
+    finally:
+        running = False
+        await tick
+    s = sorted(lags)
+    return [
+        m.result(
+            "lag",
+            done,
+            kind="lag",
+            ticks=len(s),
+            lag_p50_ms=percentile(s, 50),
+            lag_p99_ms=percentile(s, 99),
+            lag_max_ms=s[-1] if s else None,
+        )
+    ]
+
+
+ASYNC_SCENARIOS = {
+    "ff": _scenario_ff,
+    "gather": _scenario_gather,
+    "tasks": _scenario_tasks,
+    "latency": _scenario_latency,
+    "lag": _scenario_lag,
+}
+
+
+async def run_async(spec: dict[str, Any]) -> dict[str, Any]:
+    from benchmarks.clients import ASYNC_ADAPTERS
+
+    adapter = ASYNC_ADAPTERS[spec["client"]](spec)
+    await asyncio.wait_for(adapter.start(), WARMUP_TIMEOUT)
+    measurements: list[dict[str, Any]] = []
+    try:
+        await _warmup(adapter, spec)
+        for group in spec["groups"]:
+            measurements += await ASYNC_SCENARIOS[group](adapter, spec)
+            await adapter.flush()
+    finally:
+        await asyncio.wait_for(adapter.close(), WARMUP_TIMEOUT)
+    return {"measurements": measurements, "versions": adapter.versions()}
+
+
+# --------------------------------------------------------------------------
+# confluent-kafka's synchronous Producer: the Python floor
+# --------------------------------------------------------------------------
+
+
+def run_sync(spec: dict[str, Any]) -> dict[str, Any]:
+    import confluent_kafka
+
+    from benchmarks.clients import rdkafka_conf
+
+    p = confluent_kafka.Producer(rdkafka_conf(spec))
+    topic, value = spec["topic"], b"x" * int(spec["value_size"])
+    produce, poll, flush = p.produce, p.poll, p.flush
+    state = {"dr": 0, "err": 0}
+
+    def cb(err: Any, msg: Any) -> None:
+        state["dr"] += 1
+        if err is not None:
+            state["err"] += 1
+
+    def deadline(seconds: float) -> float:
+        return perf() + seconds
+
+    def ff(count: int, seconds: float, with_cb: bool) -> int:
+        end, i = deadline(seconds), 0
+        while i < count and perf() < end:
+            for _ in range(1000):
+                try:
+                    if with_cb:
+                        produce(topic, value, on_delivery=cb)
+                    else:
+                        produce(topic, value)
+                except BufferError:
+                    poll(0.0005)
+                    continue
+                poll(0)
+                i += 1
+        flush(60)
+        return i
+
+    def gather(n: int, count: int, seconds: float) -> int:
+        end, done = deadline(seconds), 0
+        while done < count and perf() < end:
+            for _ in range(n):
+                produce(topic, value, on_delivery=cb)
+            flush(60)
+            done += n
+        return done
+
+    def window(k: int, count: int, seconds: float) -> int:
+        end, sent = deadline(seconds), 0
+        base = state["dr"]
+        while sent < count and perf() < end:
+            while sent - (state["dr"] - base) < k and sent < count:
+                produce(topic, value, on_delivery=cb)
+                sent += 1
+            poll(0.1)
+        flush(60)
+        return sent
+
+    gather(10, 10, WARMUP_TIMEOUT)
+    ms: list[dict[str, Any]] = []
+    for group in spec["groups"]:
+        if group == "ff":
+            for name, with_cb in (("ff", False), ("ff_cb", True)):
+                ff(10**9, spec["warmup_seconds"], with_cb)
+                with _Meter() as m:
+                    n = ff(spec["count"], spec["seconds"], with_cb)
+                ms.append(m.result(name, n))
+        elif group == "gather":
+            for n in spec["gather_ns"]:
+                gather(n, 10**9, spec["warmup_seconds"])
+                with _Meter() as m:
+                    done = gather(n, spec["count"], spec["seconds"])
+                ms.append(m.result(f"gather_{n}", done))
+        elif group == "tasks":
+            for k in spec["task_ks"]:
+                window(k, 10**9, spec["warmup_seconds"])
+                with _Meter() as m:
+                    done = window(k, spec["count"], spec["seconds"])
+                ms.append(m.result(f"tasks_{k}", done))
+        elif group == "latency":
+            samples: list[int] = []
+            end = deadline(spec["latency_seconds"])
+            now = time.perf_counter_ns
+            for i in range(20 + spec["latency_count"]):
+                if perf() > end:
+                    break
+                t0 = now()
+                target = state["dr"] + 1
+                produce(topic, value, on_delivery=cb)
+                while state["dr"] < target:
+                    poll(1.0)
+                if i >= 20:
+                    samples.append(now() - t0)
+            ms.append(_latency_result("latency", samples))
+        # "lag" has no meaning without an event loop.
+    flush(60)
+    return {
+        "measurements": ms,
+        "versions": {
+            "confluent_kafka": confluent_kafka.version()[0],
+            "librdkafka": confluent_kafka.libversion()[0] + " (wheel-bundled)",
+        },
+        "delivery_errors": state["err"],
+    }
+
+
+def main(argv: list[str]) -> int:
+    spec = json.loads(argv[1])
+    try:
+        if spec["client"] == "confluent_sync":
+            result = run_sync(spec)
+        else:
+            if spec.get("loop") == "uvloop":
+                import uvloop
+
+                uvloop.install()
+            result = asyncio.run(run_async(spec))
+        result["ok"] = True
+    except BaseException as exc:  # report, never hang the harness
+        result = {
+            "ok": False,
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(),
+        }
+    result["pid"] = os.getpid()
+    sys.stdout.write("RESULT " + json.dumps(result) + "\n")
+    sys.stdout.flush()
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
