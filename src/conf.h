@@ -1,0 +1,25 @@
+/* Client configuration: a dict of librdkafka properties plus optional
+ * Python callables. */
+#ifndef AKC_CONF_H
+#define AKC_CONF_H
+
+#include "module.h"
+
+typedef struct {
+    PyObject *error_cb;    /* callable or NULL */
+    PyObject *stats_cb;    /* callable or NULL */
+    PyObject *throttle_cb; /* callable or NULL */
+    PyObject *logger;      /* logging.Logger-like; never NULL on success */
+} akc_callbacks;
+
+/* Builds a librdkafka configuration from config (a dict).  Values may be
+ * str, int, float or bool; an unknown or invalid property raises
+ * KafkaException with librdkafka's message, which names it.  On success
+ * returns a conf the caller owns and fills cbs with new references.
+ * Returns NULL with an exception set on failure (cbs left empty). */
+rd_kafka_conf_t *akc_conf_build(akc_state *st, PyObject *config,
+                                akc_callbacks *cbs);
+
+void akc_callbacks_clear(akc_callbacks *cbs);
+
+#endif
