@@ -488,17 +488,18 @@ def main(argv: Optional[list[str]] = None) -> int:
                             log(f"  FAILED: {rec.get('error')}\n"
                                 f"{rec.get('stderr_tail', '')[-1500:]}")
                         result["runs"].append(rec)
-        topics.close()
         if want_web:
             from benchmarks import web
 
             result["web"] = web.run_web(plan, bootstrap, available,
-                                        args.web_loop, log)
+                                        args.web_loop, log, topics)
         else:
             result["web"] = {
                 "skipped": "not requested" if plan.web_seconds > 0 or
                 "web" not in scenarios else f"{args.mode} mode has no web test"
             }
+
+        topics.close()
 
     result["finished"] = _dt.datetime.now().isoformat(timespec="seconds")
     result["machine"]["loadavg_end"] = os.getloadavg()

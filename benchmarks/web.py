@@ -1,0 +1,290 @@
+"""The blog's load test: FastAPI apps under one uvicorn worker, loaded by
+``wrk`` (Debian's package) with a POST-JSON Lua script at several
+concurrency levels.
+
+Apps measured (each in its own uvicorn process, fresh topic, matched
+producer settings acks=1, linger.ms=5):
+
+* ``aiokafka_c_example`` -- the project's example app as it ships
+  (``aiokafka_c.example.app:app``: counters, latency window, statistics
+  every second, body-size middleware);
+* ``aiokafka_c``  -- a bare app of the same shape as the peers';
+* ``blog``, ``confluent_aio``, ``aiokafka`` -- benchmarks/webapps/.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from benchmarks import plan as _plan
+from benchmarks.stats import summarize
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+LUA = HERE / "post.lua"
+ENDPOINTS = ["items1", "items2", "items3", "items4", "items5"]
+
+# app name -> (client it needs, ASGI target, description)
+APPS: dict[str, tuple[str, str, str]] = {
+    "aiokafka_c_example": (
+        "aiokafka_c", "aiokafka_c.example.app:app",
+        "the project's example app as shipped",
+    ),
+    "aiokafka_c": (
+        "aiokafka_c", "benchmarks.webapps.aiokafka_c_app:app",
+        "bare app, same shape as the peers' (benchmarks/webapps)",
+    ),
+    "blog": (
+        "blog", "benchmarks.webapps.blog_app:app",
+        "the blog post's app and bridge",
+    ),
+    "confluent_aio": (
+        "confluent_aio", "benchmarks.webapps.confluent_aio_app:app",
+        "confluent_kafka.aio.AIOProducer",
+    ),
+    "aiokafka": (
+        "aiokafka", "benchmarks.webapps.aiokafka_app:app",
+        "aiokafka.AIOKafkaProducer",
+    ),
+}
+
+UNSUPPORTED = {
+    "confluent_aio": {"items3": "confluent_kafka.aio has no delivery "
+                      "callback on a producer thread"},
+    "aiokafka": {"items3": "aiokafka has no producer thread"},
+}
+
+PRODUCER_ENV = {"KAFKA_CONFIG_ACKS": "1", "KAFKA_CONFIG_LINGER_MS": "5"}
+WRK_TIMEOUT = "10s"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _post(port: int, path: str, timeout: float) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("POST", path, body=b'{"name":"warmup"}',
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status
+    finally:
+        conn.close()
+
+
+def _importable(target: str) -> Optional[str]:
+    module = target.split(":", 1)[0]
+    r = subprocess.run(
+        [sys.executable, "-c", f"import {module}"],
+        capture_output=True, text=True, cwd=ROOT, env=_env({}),
+    )
+    if r.returncode == 0:
+        return None
+    lines = r.stderr.strip().splitlines()
+    return lines[-1] if lines else f"exit {r.returncode}"
+
+
+def _env(extra: dict[str, str]) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+    )
+    env.update(extra)
+    return env
+
+
+def wrk(port: int, path: str, conc: int, seconds: float) -> dict[str, Any]:
+    cmd = ["wrk", "-t1", f"-c{conc}", f"-d{max(1, round(seconds))}s",
+           f"--timeout={WRK_TIMEOUT}", "-s", str(LUA),
+           f"http://127.0.0.1:{port}/{path}"]
+    r = subprocess.run(cmd, capture_output=True, text=True,
+                       timeout=seconds + 60)
+    for line in r.stdout.splitlines():
+        if line.startswith("WRKJSON "):
+            d = json.loads(line[len("WRKJSON "):])
+            secs = d["duration_us"] / 1e6
+            errs = d["errors"]
+            return {
+                "requests": d["requests"],
+                "seconds": secs,
+                "rps": d["requests"] / secs if secs > 0 else None,
+                "p50_ms": d["latency_us"]["p50"] / 1e3,
+                "p99_ms": d["latency_us"]["p99"] / 1e3,
+                "p999_ms": d["latency_us"]["p999"] / 1e3,
+                "mean_ms": d["latency_us"]["mean"] / 1e3,
+                "errors": errs,
+                "non2xx": errs["status"],
+                "socket_errors": errs["connect"] + errs["read"]
+                + errs["write"] + errs["timeout"],
+            }
+    raise RuntimeError(f"wrk produced no summary (exit {r.returncode}): "
+                       f"{r.stderr.strip()[-500:]}")
+
+
+class _App:
+    def __init__(self, target: str, env: dict[str, str], loop: str) -> None:
+        self.port = _free_port()
+        self.log = tempfile.NamedTemporaryFile(
+            prefix="bench-uvicorn-", suffix=".log", delete=False)
+        cmd = [sys.executable, "-m", "uvicorn", target,
+               "--host", "127.0.0.1", "--port", str(self.port),
+               "--log-level", "warning", "--no-access-log", "--loop", loop]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(env),
+                                     stdout=self.log, stderr=self.log)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"uvicorn exited {self.proc.returncode}: {self.tail()}")
+            try:
+                if _post(self.port, "/items5", 2.0) == 200:
+                    break
+            except OSError as exc:
+                last = exc
+            time.sleep(0.2)
+        else:
+            raise RuntimeError(f"app not ready in {timeout:.0f} s: {last}")
+        # First delivery waits for metadata: warm the producer untimed.
+        status = _post(self.port, "/items1", 60.0)
+        if status >= 300:
+            raise RuntimeError(f"warm-up POST /items1 returned {status}: "
+                               f"{self.tail()}")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def tail(self) -> str:
+        try:
+            return Path(self.log.name).read_text(errors="replace")[-1500:]
+        except OSError:
+            return ""
+
+    def stop(self) -> Optional[int]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.log.close()
+        try:
+            os.unlink(self.log.name)
+        except OSError:
+            pass
+        return self.proc.returncode
+
+
+def run_web(plan: _plan.Plan, bootstrap: str, available: list[str],
+            loop: str, log: Callable[[str], None],
+            topics: Any = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "tool": "wrk -t1, POST application/json, benchmarks/post.lua",
+        "concurrency": list(plan.web_concurrency),
+        "seconds": plan.web_seconds,
+        "warmup_seconds": plan.web_warmup_seconds,
+        "repeats": plan.web_repeats,
+        "loop": loop,
+        "producer_settings": {"acks": "1", "linger.ms": 5},
+        "apps": {},
+    }
+    if shutil.which("wrk") is None:
+        out["skipped"] = "wrk is not installed (apt-get install wrk)"
+        return out
+    apps: dict[str, dict[str, Any]] = {}
+    for name, (client, target, desc) in APPS.items():
+        info: dict[str, Any] = {"target": target, "description": desc,
+                                "ok": False, "points": []}
+        if UNSUPPORTED.get(name):
+            info["unsupported"] = UNSUPPORTED[name]
+        if client not in available:
+            info["error"] = f"client {client} not available"
+        else:
+            why = _importable(target)
+            if why:
+                info["error"] = f"{target.split(':')[0]} not importable: {why}"
+            else:
+                info["ok"] = True
+        if not info["ok"]:
+            log(f"web: skipping {name}: {info['error']}")
+        apps[name] = info
+    runnable = [n for n, a in apps.items() if a["ok"]]
+    for rep in range(plan.web_repeats):
+        for i, name in enumerate(_plan.alternate(runnable, rep)):
+            info = apps[name]
+            if not info["ok"]:
+                continue
+            target = info["target"]
+            topic = f"bench.web.{name.replace('_', '-')}.{rep}." \
+                    f"{os.urandom(3).hex()}"
+            if topics is not None:
+                try:
+                    topics.create(topic)
+                except Exception as exc:
+                    info.update(ok=False, error=f"create topic: {exc}")
+                    continue
+            env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                   "KAFKA_TOPIC": topic, **PRODUCER_ENV}
+            app = _App(target, env, loop)
+            try:
+                app.wait_ready()
+                endpoints = [e for e in ENDPOINTS
+                             if e not in UNSUPPORTED.get(name, {})]
+                for ep in _plan.alternate(endpoints, rep + i):
+                    for conc in plan.web_concurrency:
+                        if plan.web_warmup_seconds > 0:
+                            wrk(app.port, ep, conc, plan.web_warmup_seconds)
+                        point = wrk(app.port, ep, conc, plan.web_seconds)
+                        point.update(endpoint=ep, concurrency=conc,
+                                     repeat=rep)
+                        info["points"].append(point)
+                        log(f"web rep {rep + 1} {name} /{ep} c={conc}: "
+                            f"{point['rps']:.0f} req/s, p99 "
+                            f"{point['p99_ms']:.1f} ms"
+                            + (f", {point['non2xx']} non-2xx"
+                               if point["non2xx"] else "")
+                            + (f", {point['socket_errors']} socket errors"
+                               if point["socket_errors"] else ""))
+                        if not app.alive():
+                            raise RuntimeError(
+                                f"uvicorn died: {app.tail()}")
+            except Exception as exc:
+                info.update(ok=False, error=f"{type(exc).__name__}: {exc}")
+                log(f"web: {name} failed: {info['error']}")
+            finally:
+                rc = app.stop()
+                info.setdefault("exit_codes", []).append(rc)
+                if topics is not None:
+                    topics.delete(topic)
+    for name, info in apps.items():
+        summ: dict[str, dict[str, Any]] = {}
+        for p in info["points"]:
+            slot = summ.setdefault(p["endpoint"], {}).setdefault(
+                str(p["concurrency"]), {})
+            for f in ("rps", "p50_ms", "p99_ms", "non2xx", "socket_errors"):
+                slot.setdefault(f, []).append(p[f])
+        info["summary"] = {
+            ep: {c: {f: summarize(v) for f, v in fields.items()}
+                 for c, fields in per_c.items()}
+            for ep, per_c in summ.items()
+        }
+    out["apps"] = apps
+    return out

@@ -1,0 +1,114 @@
+"""The benchmark harness in smoke mode, against the session's real broker.
+
+Checks that ``python -m benchmarks --smoke`` runs every available client
+through every scenario and writes well-formed JSON and Markdown with
+positive message counts. Timings are never asserted: the machine is shared
+and noisy; the numbers belong to the benchmark report, not to a test.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+ASYNC_CLIENTS = {"aiokafka_c", "blog", "confluent_aio", "aiokafka"}
+SMOKE_MEASUREMENTS = {"ff", "gather_1", "gather_1000", "tasks_100", "latency"}
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+@pytest.fixture(scope="module")
+def smoke_run(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[dict, str, Path]:
+    out = tmp_path_factory.mktemp("bench-smoke")
+    cmd = [
+        sys.executable, "-m", "benchmarks", "--smoke",
+        "--out", str(out), "--bootstrap", kafka_bootstrap, "--name", "smoke",
+    ]
+    if not _importable("matplotlib"):
+        cmd.append("--no-charts")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+    )
+    proc = subprocess.run(
+        cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240
+    )
+    assert proc.returncode == 0, (
+        f"harness exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\n"
+        f"stderr:\n{proc.stderr[-5000:]}"
+    )
+    result = json.loads((out / "smoke.json").read_text())
+    md = (out / "smoke.md").read_text()
+    return result, md, out
+
+
+def test_structure(smoke_run: tuple[dict, str, Path]) -> None:
+    result, md, out = smoke_run
+    for key in ("schema", "started", "finished", "command", "machine",
+                "versions", "plan", "settings", "clients", "runs",
+                "summary", "targets", "web", "notes"):
+        assert key in result, key
+    assert result["mode"] == "smoke"
+    assert result["web"].get("skipped")  # no load test in smoke mode
+    assert (out / "latest.json").exists()
+    assert (out / "latest.md").exists()
+    [setting] = result["settings"]
+    assert {"id", "value_size", "acks", "linger_ms"} <= set(setting)
+    assert "## Producer" in md and "## Targets" in md
+    # confluent-kafka's bundled librdkafka is called out
+    assert any("bundles" in n for n in result["notes"])
+    for t in result["targets"]:
+        assert {"name", "target", "measured", "met", "detail"} <= set(t)
+
+
+def test_every_available_client_measured(
+    smoke_run: tuple[dict, str, Path],
+) -> None:
+    result, md, _ = smoke_run
+    clients = result["clients"]
+    assert set(clients) == {"aiokafka_c", "blog", "confluent_aio",
+                            "confluent_sync", "aiokafka", "native"}
+    if _importable("aiokafka_c._core"):
+        assert clients["aiokafka_c"]["available"], clients["aiokafka_c"]
+    # the C ceiling is built by the harness from benchmarks/native/
+    assert clients["native"]["available"], clients["native"]
+    available = [c for c, info in clients.items() if info["available"]]
+    assert "aiokafka_c" in available or not _importable("aiokafka_c._core")
+
+    runs = result["runs"]
+    assert all(r["ok"] for r in runs), [
+        (r["client"], r.get("error")) for r in runs if not r["ok"]
+    ]
+    sid = result["settings"][0]["id"]
+    summary = result["summary"][sid]
+    for client in available:
+        [run] = [r for r in runs if r["client"] == client]
+        names = {m["name"] for m in run["measurements"]}
+        expected = set(SMOKE_MEASUREMENTS)
+        if client in ASYNC_CLIENTS:
+            expected.add("lag")
+        assert expected <= names, (client, names)
+        for m in run["measurements"]:
+            assert m["msgs"] > 0, (client, m)
+            if m["kind"] in ("throughput", "lag"):
+                assert m["rate"] > 0, (client, m)
+                assert m["cpu_proc_us"] is not None, (client, m)
+            if m["kind"] == "latency":
+                assert m["p50_ms"] > 0 and m["p99_ms"] >= m["p50_ms"]
+        assert summary["ff"][client]["rate"]["median"] > 0
+        assert result["clients"][client]["label"] in md
