@@ -42,10 +42,9 @@ akc_message_set_delivery(akc_state *st, MessageObject *msg,
     if (rkm->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         return 0;
     }
-    /* rd_kafka_message_errstr() gives the broker's or librdkafka's detail
-     * where there is one. */
-    return akc_message_set_failed(st, msg, rkm->err,
-                                  rd_kafka_message_errstr(rkm));
+    /* Not rd_kafka_message_errstr(): for a produced message it reads the
+     * payload as if it were an error string. */
+    return akc_message_set_failed(st, msg, rkm->err, NULL);
 }
 
 int

@@ -270,8 +270,8 @@ poller_destroy_handle(akc_poller *p)
     p->rk = NULL;
 }
 
-/* Frees the Python side of the poller.  GIL held, and p->tstate is not
- * the current thread state. */
+/* Frees the poller and its references.  GIL held.  The thread state is
+ * not ours to free: the poll thread deletes it itself. */
 static void
 poller_free(akc_poller *p)
 {
@@ -279,11 +279,6 @@ poller_free(akc_poller *p)
     Py_CLEAR(p->dispatcher);
     Py_CLEAR(p->client_ref);
     Py_CLEAR(p->exit_item);
-    if (p->tstate != NULL) {
-        PyThreadState_Clear(p->tstate);
-        PyThreadState_Delete(p->tstate);
-        p->tstate = NULL;
-    }
     free(p);
 }
 
@@ -292,6 +287,12 @@ poller_main(void *arg)
 {
     akc_poller *p = arg;
     rd_kafka_event_t *evs[AKC_POLL_BATCH];
+    /* The thread state is made here, on this thread, so that CPython's
+     * GIL-state bookkeeping knows whose it is; only this thread deletes
+     * it. */
+    PyGILState_STATE gstate = PyGILState_Ensure();
+    p->tstate = PyThreadState_Get();
+    PyEval_SaveThread();
     for (;;) {
         if (atomic_load(&p->stop)) {
             break;
@@ -332,39 +333,30 @@ poller_main(void *arg)
         }
     }
 
-    /* Leaving.  Without the GIL here. */
-    if (p->exit_requested && !atomic_load(&p->stop)) {
-        /* Graceful close: the client has flushed and purged. */
+    /* Leaving, without the GIL.  detached is only ever set on this thread
+     * (and stop is final), so reading them here is safe. */
+    int graceful = p->exit_requested && !atomic_load(&p->stop);
+    if (graceful || p->detached) {
         poller_destroy_handle(p);
-        if (_Py_IsFinalizing()) {
-            return NULL;
-        }
-        PyEval_RestoreThread(p->tstate);
-        if (p->exit_item != NULL && p->dispatcher != NULL) {
-            if (akc_dispatcher_push(p->dispatcher, p->exit_item) < 0) {
-                PyErr_WriteUnraisable(p->exit_item);
-            }
-            Py_CLEAR(p->exit_item);
-            akc_dispatcher_schedule(p->dispatcher);
-        }
-        PyEval_SaveThread();
     }
-    /* detached is only ever set on this thread, so reading it is safe. */
-    if (!p->detached) {
-        return NULL; /* the client joins and frees */
-    }
-    poller_destroy_handle(p);
     if (_Py_IsFinalizing()) {
-        return NULL;
+        return NULL; /* taking the GIL now would never return */
     }
     PyEval_RestoreThread(p->tstate);
-    poller_unlink(p);
-    Py_CLEAR(p->dispatcher);
-    Py_CLEAR(p->client_ref);
-    Py_CLEAR(p->exit_item);
-    PyThreadState_Clear(p->tstate);
-    free(p);
-    PyThreadState_DeleteCurrent();
+    if (graceful && p->exit_item != NULL && p->dispatcher != NULL) {
+        if (akc_dispatcher_push(p->dispatcher, p->exit_item) < 0) {
+            PyErr_WriteUnraisable(p->exit_item);
+        }
+        Py_CLEAR(p->exit_item);
+        akc_dispatcher_schedule(p->dispatcher);
+    }
+    if (p->detached) {
+        poller_free(p);
+    }
+    else {
+        p->tstate = NULL;
+    }
+    PyGILState_Release(gstate);
     return NULL;
 }
 
@@ -382,12 +374,6 @@ akc_poller_start(akc_poller *p, PyObject *client, rd_kafka_t *rk,
     }
     p->client_ref = PyWeakref_NewRef(client, NULL);
     if (p->client_ref == NULL) {
-        return -1;
-    }
-    p->tstate = PyThreadState_New(PyInterpreterState_Get());
-    if (p->tstate == NULL) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "aiokafka_c: cannot create a thread state");
         return -1;
     }
     int rc = pthread_create(&p->thread, NULL, poller_main, p);

@@ -155,10 +155,12 @@ producer_topic(ProducerObject *self, PyObject *name)
 }
 
 /* Enqueues m in librdkafka; on success the in-flight list owns a
- * reference to m and librdkafka its headers.  Returns librdkafka's error
- * code, or -1 with a Python exception set. */
+ * reference to m and librdkafka its headers.  Returns -1 with a Python
+ * exception set, else 0 with librdkafka's verdict in *errp (its local
+ * error codes are negative, so they cannot share the return value). */
 static int
-producer_send(ProducerObject *self, MessageObject *m)
+producer_send(ProducerObject *self, MessageObject *m,
+              rd_kafka_resp_err_t *errp)
 {
     rd_kafka_topic_t *rkt = producer_topic(self, m->topic);
     if (rkt == NULL) {
@@ -193,7 +195,8 @@ producer_send(ProducerObject *self, MessageObject *m)
         m->c_headers = NULL;
         inflight_link(self, m);
     }
-    return (int)err;
+    *errp = err;
+    return 0;
 }
 
 /* Moves waiting messages into librdkafka while it has room; fails those
@@ -211,12 +214,13 @@ producer_drain_overflow(ProducerObject *self)
                           "message.timeout.ms");
             continue;
         }
-        int err = producer_send(self, m);
-        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        rd_kafka_resp_err_t err;
+        int rc = producer_send(self, m, &err);
+        if (rc == 0 && err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             break;
         }
         m = overflow_pop(self);
-        if (err < 0) {
+        if (rc < 0) {
             PyObject *exc = akc_take_exception();
             PyObject *text = exc ? PyObject_Str(exc) : NULL;
             const char *s = text ? PyUnicode_AsUTF8(text) : NULL;
@@ -226,7 +230,7 @@ producer_drain_overflow(ProducerObject *self)
             Py_XDECREF(exc);
         }
         else if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            producer_fail(self, m, (rd_kafka_resp_err_t)err, NULL);
+            producer_fail(self, m, err, NULL);
         }
         else {
             Py_DECREF(m);
@@ -234,12 +238,12 @@ producer_drain_overflow(ProducerObject *self)
     }
 }
 
+/* Messages not yet reported: in librdkafka or waiting for room.  Exact,
+ * unlike rd_kafka_outq_len(), which also counts queued events. */
 static Py_ssize_t
 producer_pending_count(ProducerObject *self)
 {
-    Py_ssize_t n = self->ovf_len;
-    n += self->rk ? rd_kafka_outq_len(self->rk) : self->ninflight;
-    return n;
+    return self->ninflight + self->ovf_len;
 }
 
 /* ---- the poll thread's handler ------------------------------------ */
@@ -628,19 +632,17 @@ producer_build_message(ProducerObject *self, PyObject **a, int nowait)
 static int
 producer_enqueue(ProducerObject *self, MessageObject *m)
 {
-    int err = RD_KAFKA_RESP_ERR__QUEUE_FULL;
-    if (self->ovf_len == 0) {
-        /* Nothing waiting: order is kept if we go straight in. */
-        err = producer_send(self, m);
-        if (err < 0) {
-            return -1;
-        }
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__QUEUE_FULL;
+    /* With messages already waiting, going straight in would overtake
+     * them. */
+    if (self->ovf_len == 0 && producer_send(self, m, &err) < 0) {
+        return -1;
     }
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         return 0;
     }
     if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-        akc_raise(self->st, (rd_kafka_resp_err_t)err, NULL);
+        akc_raise(self->st, err, NULL);
         return -1;
     }
     /* Backpressure: wait (in produce order) for delivery reports to make
@@ -905,6 +907,38 @@ conf_get_int(rd_kafka_conf_t *conf, const char *name, int64_t dflt)
     return strtoll(buf, NULL, 10);
 }
 
+/* Returns 1 if the producer should turn on enable.idempotence itself.
+ *
+ * Without it, a batch that is retried (a leader change, a topic that was
+ * just created) lands behind batches sent after it, which breaks "call
+ * order is delivery order per partition".  Like the Java client since
+ * Kafka 3.0 we turn it on unless the user set it or chose acks other than
+ * all (idempotence needs acks=all). */
+static int
+producer_wants_idempotence(PyObject *config)
+{
+    if (PyDict_GetItemString(config, "enable.idempotence") != NULL) {
+        return 0;
+    }
+    PyObject *acks = PyDict_GetItemString(config, "acks");
+    if (acks == NULL) {
+        acks = PyDict_GetItemString(config, "request.required.acks");
+    }
+    if (acks == NULL) {
+        return 1;
+    }
+    PyObject *s = PyObject_Str(acks);
+    if (s == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    const char *v = PyUnicode_AsUTF8(s);
+    int all = v != NULL && (strcmp(v, "all") == 0 || strcmp(v, "-1") == 0);
+    PyErr_Clear();
+    Py_DECREF(s);
+    return all;
+}
+
 static PyObject *
 producer_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
@@ -933,6 +967,11 @@ producer_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     rd_kafka_conf_t *conf = akc_conf_build(st, config, &cbs);
     if (conf == NULL) {
         goto error;
+    }
+    if (producer_wants_idempotence(config)) {
+        char errstr[256];
+        rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr,
+                          sizeof(errstr));
     }
     self->dispatcher = akc_dispatcher_new(st, cbs.logger, cbs.error_cb,
                                           cbs.stats_cb, cbs.throttle_cb);
@@ -1029,7 +1068,7 @@ producer_dealloc(ProducerObject *self)
     if (self->dispatcher != NULL && self->flush_waiters != NULL) {
         producer_fail_leftovers(self, "the producer was garbage-collected "
                                       "before the message was delivered");
-        if (self->close_future != NULL) {
+        if (self->close_future != NULL && self->state != AKC_CLOSED) {
             akc_dispatcher_push_kind(self->dispatcher, AKC_ITEM_RESULT,
                                      self->close_future, Py_None);
         }
