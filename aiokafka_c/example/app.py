@@ -325,6 +325,7 @@ class ExampleState:
             **health.summary,
             "age_s": round(time.monotonic() - health.stats_at, 3),
             "throttle_events": health.throttle_events,
+            "last_throttle": health.last_throttle,
             "last_error": None
             if health.last_error is None
             else {
@@ -417,11 +418,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if msg_latency is not None and msg_latency >= 0:
             delivery_latency.add(msg_latency)
         ts_type, ts = msg.timestamp()
+        partition, offset = msg.partition(), msg.offset()
+        if partition is None or offset is None:
+            # A delivered message always has both; say so if not.
+            raise HTTPException(500, "delivery report lacks partition/offset")
         return Delivered(
             timestamp=ts,
             timestamp_type=ts_type,
-            partition=msg.partition(),
-            offset=msg.offset(),
+            partition=partition,
+            offset=offset,
         )
 
     log2 = RateLimitedLog(log, "/items2")

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka_c import KafkaError
+from aiokafka_c import KafkaError, ThrottleEvent
 
 # Broker states in librdkafka's statistics that mean "connected and usable".
 _UP_STATES = frozenset({"UP", "UPDATE"})
@@ -162,6 +162,7 @@ class ClusterHealth:
         self.all_down_at: float | None = None
         self.fatal: _ErrorEvent | None = None
         self.throttle_events = 0
+        self.last_throttle: dict[str, Any] | None = None
 
     # -- event sinks, called on the loop by the producer's callbacks
 
@@ -177,8 +178,13 @@ class ClusterHealth:
         if err.fatal():
             self.fatal = event
 
-    def on_throttle(self, event: object) -> None:
+    def on_throttle(self, event: ThrottleEvent) -> None:
         self.throttle_events += 1
+        self.last_throttle = {
+            "broker": event.broker_name,
+            "broker_id": event.broker_id,
+            "throttle_time": event.throttle_time,
+        }
 
     # -- queries
 
