@@ -9,6 +9,11 @@
 #define LOG_ERROR 40
 #define LOG_WARNING 30
 
+/* At most this many items per run of the dispatcher, so one huge batch
+ * cannot hold the loop for long (about a millisecond of work); the rest
+ * continues on the loop's next iteration. */
+#define AKC_DISPATCH_MAX 1024
+
 DispatcherObject *
 akc_dispatcher_new(akc_state *st, PyObject *logger, PyObject *error_cb,
                    PyObject *stats_cb, PyObject *throttle_cb)
@@ -21,7 +26,10 @@ akc_dispatcher_new(akc_state *st, PyObject *logger, PyObject *error_cb,
     d->st = st;
     d->pending = PyList_New(0);
     d->tasks = PySet_New(NULL);
+    d->batch = NULL;
+    d->batch_pos = 0;
     d->loop = d->call_soon_threadsafe = d->create_future = NULL;
+    d->call_soon = NULL;
     d->logger = Py_NewRef(logger);
     d->error_cb = Py_XNewRef(error_cb);
     d->stats_cb = Py_XNewRef(stats_cb);
@@ -44,13 +52,16 @@ akc_dispatcher_bind(DispatcherObject *d, PyObject *loop)
         return -1;
     }
     PyObject *cf = PyObject_GetAttr(loop, d->st->str_create_future);
-    if (cf == NULL) {
+    PyObject *cs = cf ? PyObject_GetAttrString(loop, "call_soon") : NULL;
+    if (cs == NULL) {
+        Py_XDECREF(cf);
         Py_DECREF(csts);
         return -1;
     }
     Py_XSETREF(d->loop, Py_NewRef(loop));
     Py_XSETREF(d->call_soon_threadsafe, csts);
     Py_XSETREF(d->create_future, cf);
+    Py_XSETREF(d->call_soon, cs);
     akc_dispatcher_schedule(d);
     return 0;
 }
@@ -223,17 +234,15 @@ akc_dispatcher_schedule(DispatcherObject *d)
     Py_ssize_t n = PyList_GET_SIZE(d->pending);
     if (!d->warned_loop_closed) {
         d->warned_loop_closed = 1;
-        PyObject *msg = PyUnicode_FromFormat(
+        PyObject *text = exc ? PyObject_Str(exc) : NULL;
+        PyErr_Clear();
+        akc_dispatcher_logf(
+            d, LOG_WARNING,
             "aiokafka_c: cannot reach the event loop the client is bound to "
-            "(%zd results dropped); close the client before its loop ends",
-            n);
-        if (msg != NULL) {
-            akc_dispatcher_log(d, LOG_WARNING, msg, exc);
-            Py_DECREF(msg);
-        }
-        else {
-            PyErr_Clear();
-        }
+            "(%S); %zd results dropped: close the client before its loop "
+            "ends",
+            text ? text : Py_None, n);
+        Py_XDECREF(text);
     }
     Py_XDECREF(exc);
     PyList_SetSlice(d->pending, 0, n, NULL);
@@ -360,24 +369,57 @@ dispatcher_handle_item(DispatcherObject *d, PyObject *item)
     }
 }
 
-/* tp_call: run by the loop; completes the whole pending batch. */
+/* tp_call: run by the loop thread.  Completes the pending batch, at most
+ * AKC_DISPATCH_MAX items per run. */
 static PyObject *
 dispatcher_call(DispatcherObject *d, PyObject *args, PyObject *kwargs)
 {
     (void)args;
     (void)kwargs;
-    d->scheduled = 0;
-    PyObject *batch = d->pending;
-    d->pending = PyList_New(0);
-    if (d->pending == NULL) {
-        d->pending = batch;
-        return NULL;
+    if (d->batch == NULL) {
+        PyObject *fresh = PyList_New(0);
+        if (fresh == NULL) {
+            return NULL;
+        }
+        d->batch = d->pending;
+        d->pending = fresh;
+        d->batch_pos = 0;
     }
+    PyObject *batch = Py_NewRef(d->batch);
     Py_ssize_t n = PyList_GET_SIZE(batch);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        dispatcher_handle_item(d, PyList_GET_ITEM(batch, i));
+    Py_ssize_t end = d->batch_pos + AKC_DISPATCH_MAX;
+    if (end > n) {
+        end = n;
+    }
+    while (d->batch_pos < end) {
+        /* Advance first: an item's callback may re-enter the loop. */
+        PyObject *item = PyList_GET_ITEM(batch, d->batch_pos);
+        d->batch_pos++;
+        dispatcher_handle_item(d, item);
     }
     Py_DECREF(batch);
+    if (d->batch_pos < PyList_GET_SIZE(d->batch)) {
+        /* More to do: continue on the next loop iteration (the flag stays
+         * set, so the poll thread only appends meanwhile). */
+        PyObject *h = PyObject_CallOneArg(d->call_soon, (PyObject *)d);
+        if (h == NULL) {
+            return NULL;
+        }
+        Py_DECREF(h);
+        Py_RETURN_NONE;
+    }
+    Py_CLEAR(d->batch);
+    if (PyList_GET_SIZE(d->pending) > 0) {
+        /* Arrived meanwhile: already on the loop, no wake-up needed. */
+        PyObject *h = PyObject_CallOneArg(d->call_soon, (PyObject *)d);
+        if (h == NULL) {
+            d->scheduled = 0;
+            return NULL;
+        }
+        Py_DECREF(h);
+        Py_RETURN_NONE;
+    }
+    d->scheduled = 0;
     Py_RETURN_NONE;
 }
 
@@ -386,6 +428,8 @@ dispatcher_traverse(DispatcherObject *d, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(d));
     Py_VISIT(d->pending);
+    Py_VISIT(d->batch);
+    Py_VISIT(d->call_soon);
     Py_VISIT(d->loop);
     Py_VISIT(d->call_soon_threadsafe);
     Py_VISIT(d->create_future);
@@ -401,6 +445,8 @@ static int
 dispatcher_clear(DispatcherObject *d)
 {
     Py_CLEAR(d->pending);
+    Py_CLEAR(d->batch);
+    Py_CLEAR(d->call_soon);
     Py_CLEAR(d->loop);
     Py_CLEAR(d->call_soon_threadsafe);
     Py_CLEAR(d->create_future);

@@ -19,8 +19,11 @@ typedef struct {
     PyObject_HEAD
     akc_state *st;
     PyObject *pending;              /* list of items */
+    PyObject *batch;                /* the batch being completed, or NULL */
+    Py_ssize_t batch_pos;           /* next item of batch */
     PyObject *loop;                 /* bound event loop, or NULL */
     PyObject *call_soon_threadsafe; /* bound loop.call_soon_threadsafe */
+    PyObject *call_soon;            /* bound loop.call_soon */
     PyObject *create_future;        /* bound loop.create_future */
     PyObject *logger;
     PyObject *error_cb;

@@ -360,12 +360,19 @@ poller_main(void *arg)
     return NULL;
 }
 
+void
+akc_poller_release_handle(akc_poller *p)
+{
+    poller_destroy_handle(p);
+}
+
 int
 akc_poller_start(akc_poller *p, PyObject *client, rd_kafka_t *rk,
-                 akc_poller_handler handler)
+                 akc_poller_handler handler, akc_poller_atexit atexit_hook)
 {
     p->rk = rk;
     p->handler = handler;
+    p->atexit_hook = atexit_hook;
     p->queue = rd_kafka_queue_get_main(rk);
     rd_kafka_resp_err_t err = rd_kafka_set_log_queue(rk, NULL);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -456,22 +463,19 @@ akc_pollers_stop_all(akc_state *st)
         Py_END_ALLOW_THREADS
         n++;
     }
-    /* With every poll thread gone, release the handles while still holding
-     * the GIL (librdkafka's own threads never need it), so that nothing
-     * changes the list under us.  Undelivered messages are reported, not
-     * dropped silently. */
+    /* With every poll thread gone, each client releases its handle while
+     * we still hold the GIL (librdkafka's own threads never need it), so
+     * nothing changes the list under us. */
     for (akc_poller *p = st->pollers; p != NULL; p = p->next) {
         if (p->detached || p->rk == NULL) {
             continue;
         }
-        int left = rd_kafka_outq_len(p->rk);
-        if (left > 0 && p->dispatcher != NULL) {
-            akc_dispatcher_logf(
-                p->dispatcher, 30,
-                "aiokafka_c: exiting with %d messages or events still queued "
-                "in a client that was not closed; they are dropped (call "
-                "close() or flush() before exit to deliver them)",
-                left);
+        PyObject *client = p->client_ref ? PyWeakref_GetObject(p->client_ref)
+                                         : NULL;
+        if (client != NULL && client != Py_None && p->atexit_hook != NULL) {
+            Py_INCREF(client);
+            p->atexit_hook(client, p);
+            Py_DECREF(client);
         }
         poller_destroy_handle(p);
     }

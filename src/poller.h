@@ -30,6 +30,11 @@ typedef struct akc_poller akc_poller;
 typedef void (*akc_poller_handler)(PyObject *client, akc_poller *p,
                                    rd_kafka_event_t **evs, size_t n);
 
+/* Called by the atexit hook, GIL held, after the poll thread has stopped:
+ * the client releases what refers into the handle, then calls
+ * akc_poller_release_handle(), then drops its in-flight state quietly. */
+typedef void (*akc_poller_atexit)(PyObject *client, akc_poller *p);
+
 struct akc_poller {
     akc_state *st;
     rd_kafka_t *rk;
@@ -37,6 +42,7 @@ struct akc_poller {
     DispatcherObject *dispatcher; /* strong */
     PyObject *client_ref;         /* weakref to the client */
     akc_poller_handler handler;
+    akc_poller_atexit atexit_hook;
     pthread_t thread;
     PyThreadState *tstate;
     atomic_int stop;     /* exit as soon as possible, touching nothing */
@@ -69,7 +75,12 @@ void akc_poller_configure(akc_poller *p, rd_kafka_conf_t *conf,
  * akc_poller_configure), routes logs to the main queue and starts the
  * thread.  GIL held.  Returns 0 or -1 with an exception set. */
 int akc_poller_start(akc_poller *p, PyObject *client, rd_kafka_t *rk,
-                     akc_poller_handler handler);
+                     akc_poller_handler handler,
+                     akc_poller_atexit atexit_hook);
+
+/* Destroys the librdkafka handle now (purging what is queued).  Safe with
+ * the GIL held: librdkafka's own threads never need it. */
+void akc_poller_release_handle(akc_poller *p);
 
 /* Stops the thread at once without flushing and frees the poller (or
  * hands that to the thread if called on it).  After this the caller must

@@ -463,6 +463,39 @@ producer_close_blocking(ProducerObject *self, int timeout_ms)
     return 0;
 }
 
+/* The interpreter is exiting and this producer was never closed: say how
+ * many messages are lost (never silently), release the handle, and drop
+ * the in-flight state without trying to reach a loop that is gone. */
+static void
+producer_atexit(PyObject *client, akc_poller *p)
+{
+    ProducerObject *self = (ProducerObject *)client;
+    Py_ssize_t left = producer_pending_count(self);
+    if (left > 0) {
+        akc_dispatcher_logf(self->dispatcher, LOG_WARNING,
+                            "aiokafka_c: exiting with %zd messages not "
+                            "delivered by an AIOProducer that was not "
+                            "closed; they are dropped (await close() or "
+                            "flush() before exit to deliver them)",
+                            left);
+    }
+    PyDict_Clear(self->topics); /* topic handles before the handle */
+    self->rk = NULL;
+    akc_poller_release_handle(p);
+    while (self->ovf_len > 0) {
+        Py_DECREF(overflow_pop(self));
+    }
+    while (self->inflight != NULL) {
+        MessageObject *m = self->inflight;
+        inflight_unlink(self, m);
+        Py_DECREF(m);
+    }
+    PyList_SetSlice(self->flush_waiters, 0,
+                    PyList_GET_SIZE(self->flush_waiters), NULL);
+    self->state = AKC_CLOSED;
+    PyErr_Clear();
+}
+
 /* ---- binding to the event loop ----------------------------------- */
 
 /* Checks that we are on the event loop the producer is bound to,
@@ -1004,7 +1037,7 @@ producer_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     }
     self->rk = rk;
     if (akc_poller_start(self->poller, (PyObject *)self, rk,
-                         producer_on_events) < 0) {
+                         producer_on_events, producer_atexit) < 0) {
         goto error;
     }
     if (loop != Py_None && akc_dispatcher_bind(self->dispatcher, loop) < 0) {

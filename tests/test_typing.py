@@ -1,0 +1,63 @@
+"""The public API is typed: mypy --strict over the package, and stubtest
+checking _core.pyi against the compiled extension."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_mypy_strict_over_the_package() -> None:
+    r = _run("mypy", "--strict", "-p", "aiokafka_c")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_stubtest_core_stub_matches_the_extension() -> None:
+    r = _run("mypy.stubtest", "aiokafka_c._core")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_typed_usage_checks(tmp_path: Path) -> None:
+    """A user's code is checked against the stub: good code passes, a
+    wrong argument type is caught."""
+    good = tmp_path / "good.py"
+    good.write_text(
+        "import asyncio\n"
+        "from aiokafka_c import AIOProducer, KafkaError, Message\n"
+        "async def main() -> int:\n"
+        "    async with AIOProducer({'bootstrap.servers': 'x'}) as p:\n"
+        "        m: Message = await p.produce('t', b'v', key='k',\n"
+        "                                     headers=[('h', b'1')])\n"
+        "        def cb(err: KafkaError | None, msg: Message) -> None: ...\n"
+        "        p.produce_nowait('t', 'v', on_delivery=cb,\n"
+        "                         dispatch='poll_thread')\n"
+        "        left: int = await p.flush(1.0)\n"
+        "        return (m.offset() or 0) + left\n"
+    )
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "from aiokafka_c import AIOProducer\n"
+        "async def main(p: AIOProducer) -> None:\n"
+        "    await p.produce('t', 42)\n"
+        "    p.produce_nowait('t', b'', dispatch='elsewhere')\n"
+    )
+    r = _run("mypy", "--strict", str(good))
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = _run("mypy", "--strict", str(bad))
+    assert r.returncode != 0
+    assert 'Argument 2 to "produce"' in r.stdout
+    assert '"dispatch"' in r.stdout
