@@ -9,11 +9,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -619,10 +622,13 @@ def test_workers_each_have_a_producer(
 # no broker: embedded default and unreachable cluster
 
 
-def test_embedded_mock_cluster_by_default(start_app: AppFactory) -> None:
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_embedded_mock_cluster_by_default(
+    start_app: AppFactory, loop: str
+) -> None:
     """No KAFKA_BOOTSTRAP_SERVERS: librdkafka's in-process mock cluster,
     announced in the startup log (the README's first run)."""
-    app = start_app({})
+    app = start_app({}, args=["--loop", loop])
     app.wait_healthy()
     assert "embedded librdkafka mock cluster" in app.log()
     with app.client() as client:
@@ -635,6 +641,7 @@ def test_embedded_mock_cluster_by_default(start_app: AppFactory) -> None:
             assert post(client, endpoint, "testuser").status_code in (200, 202)
         stats = client.get("/stats").json()
     assert stats["kafka"]["embedded"] is True
+    assert stats["loop"].startswith(f"{loop}.")
     assert stats["kafka"]["topic"] == "items"
     assert app.stop() == 0, app.log()
 
@@ -659,7 +666,8 @@ def test_unreachable_cluster(start_app: AppFactory) -> None:
             nonlocal health
             response = client.get("/healthz")
             health = response.json()
-            return response.status_code == 503 and "down" in health["reason"]
+            # The reason names the broker that cannot be reached.
+            return response.status_code == 503 and dead in health["reason"]
 
         wait_for("/healthz to report the cluster down", unhealthy_with_reason)
         assert health["status"] == "unavailable"
@@ -751,3 +759,111 @@ def test_bad_librdkafka_setting_fails_startup(start_app: AppFactory) -> None:
     status = app.proc.wait(60)
     assert status != 0
     assert "no.such.property" in app.log()
+
+
+# --------------------------------------------------------------------------
+# the README shows the real app
+
+
+README_SECTION = "The example web app"
+
+
+def rst_section(text: str, title: str) -> str | None:
+    """The body of the reST section called ``title`` (up to the next title
+    with the same underline), or None."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines[:-1]):
+        under = lines[i + 1]
+        if (
+            line.strip() == title
+            and len(under) >= len(title)
+            and len(set(under)) == 1
+            and not under[0].isalnum()
+        ):
+            mark = under[0]
+            body = []
+            for j in range(i + 2, len(lines)):
+                nxt = lines[j + 1] if j + 1 < len(lines) else ""
+                if lines[j].strip() and nxt and set(nxt.rstrip()) == {mark}:
+                    break  # the next title at this level
+                body.append(lines[j])
+            return "\n".join(body)
+    return None
+
+
+def rst_code_blocks(section: str) -> list[tuple[str, list[str]]]:
+    """(language, dedented lines) of each ``.. code-block::`` in order."""
+    blocks: list[tuple[str, list[str]]] = []
+    lines = section.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i].strip()
+        i += 1
+        if not line.startswith(".. code-block::"):
+            continue
+        language = line.split("::", 1)[1].strip()
+        body: list[str] = []
+        while i < len(lines) and (not lines[i].strip() or lines[i][0] == " "):
+            body.append(lines[i])
+            i += 1
+        text = "\n".join(body).strip("\n")
+        blocks.append((language, textwrap.dedent(text).splitlines()))
+    return blocks
+
+
+def check_readme_section(section: str) -> None:
+    from aiokafka_c.example.__main__ import _parser
+    from aiokafka_c.example.app import app
+
+    app_source = (ROOT / "aiokafka_c" / "example" / "app.py").read_text()
+    settings_source = (
+        ROOT / "aiokafka_c" / "example" / "settings.py"
+    ).read_text()
+    routes = {getattr(r, "path", None) for r in app.routes}
+    blocks = rst_code_blocks(section)
+    assert blocks, "no code blocks in the README's example section"
+
+    def stripped(lines: list[str]) -> list[str]:
+        return [line.strip() for line in lines if line.strip()]
+
+    source_lines = stripped(app_source.splitlines())
+    for language, lines in blocks:
+        if language == "python":
+            shown = stripped(lines)
+            assert any(
+                source_lines[k : k + len(shown)] == shown
+                for k in range(len(source_lines))
+            ), f"README code is not in aiokafka_c/example/app.py:\n{lines}"
+            continue
+        assert language == "console", language
+        for line in lines:
+            if not line.startswith("$ "):
+                continue  # shown output
+            argv = shlex.split(line[2:])
+            while argv and "=" in argv[0] and not argv[0].startswith("-"):
+                name = argv.pop(0).split("=", 1)[0]
+                known = name.startswith("KAFKA_CONFIG_") or (
+                    f'"{name}"' in settings_source
+                )
+                assert known, f"{name} is not read by the app"
+            if argv[:3] == ["python", "-m", "aiokafka_c.example"]:
+                _parser().parse_args(argv[3:])  # exits on a stale flag
+            elif argv[0] == "uvicorn":
+                assert argv[1] == "aiokafka_c.example.app:app"
+            elif argv[0] == "curl":
+                url = next(a for a in argv if "/items" in a)
+                if "//" not in url:
+                    url = "http://" + url
+                path = urllib.parse.urlsplit(url).path
+                assert path in routes, path
+            else:
+                assert argv[:2] == ["pip", "install"], line
+
+
+def test_readme_example_section_matches_the_app() -> None:
+    readme = ROOT / "README.rst"
+    text = readme.read_text() if readme.exists() else ""
+    section = rst_section(text, README_SECTION)
+    if section is None:
+        pytest.skip(f"README.rst has no {README_SECTION!r} section yet")
+    check_readme_section(section)

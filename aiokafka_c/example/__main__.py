@@ -44,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
         help="worker processes, each with its own producer (default 1)",
     )
     parser.add_argument(
+        "--loop",
+        default="auto",
+        choices=["auto", "asyncio", "uvloop"],
+        help="event loop (default %(default)s: uvloop when installed)",
+    )
+    parser.add_argument(
         "--log-level",
         default="info",
         choices=["critical", "error", "warning", "info", "debug", "trace"],
@@ -87,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
+        loop=args.loop,
         log_level=args.log_level,
         access_log=args.access_log,
         lifespan="on",

@@ -299,8 +299,10 @@ class ExampleState:
         healthy, reason = self.health.status()
         settings = self._settings
         producer = self._producer
+        loop = type(asyncio.get_running_loop())
         return {
             "pid": os.getpid(),
+            "loop": f"{loop.__module__}.{loop.__qualname__}",
             "uptime_s": round(time.monotonic() - self.started_at, 3),
             "kafka": {
                 "embedded": settings.embedded if settings else None,
