@@ -75,8 +75,10 @@ class AiokafkaC(Adapter):
     name = "aiokafka_c"
 
     async def start(self) -> None:
-        from aiokafka_c import AIOProducer
+        from aiokafka_c import AIOProducer, KafkaError, KafkaException
 
+        self._exc = KafkaException
+        self._queue_full = KafkaError._QUEUE_FULL
         self.p = AIOProducer(rdkafka_conf(self.spec))
         self.one = functools.partial(self.p.produce, self.topic, self.value)
 
@@ -99,7 +101,10 @@ class AiokafkaC(Adapter):
                 while i < n:
                     produce_nowait(topic, value)
                     i += 1
-            except BufferError:
+            except self._exc as exc:
+                # librdkafka's queue and the overflow behind it are full
+                if exc.args[0].code() != self._queue_full:
+                    raise
                 await _sleep_full()
 
     async def flush(self) -> None:

@@ -232,6 +232,7 @@ def run_process(
         "loop": loop,
         **plan.spec_fields(),
     }
+    record["cmd"] = "python -m benchmarks.worker '" + json.dumps(spec) + "'"
     if client == "native":
         cmd = [
             str(NATIVE_BIN),
@@ -246,6 +247,7 @@ def run_process(
             "--gather", ",".join(map(str, plan.gather_ns)),
             "--tasks", ",".join(map(str, plan.task_ks)),
         ]
+        record["cmd"] = " ".join(cmd)
     else:
         cmd = [sys.executable, "-m", "benchmarks.worker", json.dumps(spec)]
     env = dict(os.environ)
@@ -295,7 +297,7 @@ def run_process(
 
 
 SUMMARY_FIELDS = (
-    "rate", "msgs", "cpu_proc_us", "cpu_loop_us", "p50_ms", "p99_ms",
+    "rate", "enqueue_rate", "msgs", "cpu_proc_us", "cpu_loop_us", "p50_ms", "p99_ms",
     "p999_ms", "mean_ms", "max_ms", "lag_p50_ms", "lag_p99_ms", "lag_max_ms",
     "ticks",
 )
@@ -407,6 +409,12 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     ap.add_argument("--web-loop", choices=["auto", "asyncio", "uvloop"],
                     default="auto", help="uvicorn --loop for the web test")
     ap.add_argument("--no-web", action="store_true")
+    ap.add_argument("--web-seconds", type=float, default=None,
+                    help="seconds per wrk point (mode default otherwise)")
+    ap.add_argument("--web-concurrency", default=None,
+                    help="comma list, default 1,10,100,400")
+    ap.add_argument("--web-apps", default=None,
+                    help="comma list of web apps (default all)")
     ap.add_argument("--no-charts", action="store_true")
     ap.add_argument("--name", default=None,
                     help="basename of the output files (default: date-time)")
@@ -420,6 +428,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     plan = _plan.make_plan(args.mode)
     if args.repeats:
         plan.repeats = args.repeats
+        plan.web_repeats = min(plan.web_repeats, args.repeats)
+    if args.web_seconds:
+        plan.web_seconds = args.web_seconds
+    if args.web_concurrency:
+        plan.web_concurrency = tuple(
+            int(c) for c in args.web_concurrency.split(","))
     wanted = [c.strip() for c in args.clients.split(",") if c.strip()]
     unknown = set(wanted) - set(_plan.CLIENTS)
     if unknown:
@@ -491,8 +505,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         if want_web:
             from benchmarks import web
 
+            web_apps = (args.web_apps.split(",") if args.web_apps
+                        else None)
             result["web"] = web.run_web(plan, bootstrap, available,
-                                        args.web_loop, log, topics)
+                                        args.web_loop, log, topics,
+                                        web_apps)
         else:
             result["web"] = {
                 "skipped": "not requested" if plan.web_seconds > 0 or

@@ -4,10 +4,11 @@ Modes (``python -m benchmarks [--smoke|--quick|--full]``):
 
 * ``smoke``   -- seconds; every client once, every scenario, tiny caps; what
   the test suite runs so the harness cannot rot.  No web load test.
-* ``quick``   -- one throughput setting (100 B, acks=1, linger.ms=5) plus
-  the latency scenario at linger.ms 0 and 5; 3 repeats; short web test.
-* default     -- 100 B and 1 KiB at acks=1/linger.ms=5, latency at
-  linger.ms 0 and 5; longer measurements; 3 repeats.
+* ``quick``   -- 100 B, acks=1: every scenario at linger.ms=5, and
+  fire-and-forget, gather and latency at linger.ms=0; 3 repeats; short
+  web test.
+* default     -- as quick plus tasks at linger.ms=0 and every scenario for
+  1 KiB values at linger.ms=5; longer measurements; 3 repeats.
 * ``full``    -- the whole matrix: {100 B, 1 KiB} x {acks=1, acks=all} x
   {linger.ms 0, 5} for every scenario; 3 repeats; long web test.
 """
@@ -154,7 +155,7 @@ def make_plan(mode: str) -> Plan:
             mode=mode,
             matrix=[
                 (B100_A1_L5, THROUGHPUT + ["latency"]),
-                (B100_A1_L0, ["latency"]),
+                (B100_A1_L0, ["ff", "gather", "latency"]),
             ],
             repeats=3,
             count=2_000_000,
@@ -170,7 +171,7 @@ def make_plan(mode: str) -> Plan:
             mode=mode,
             matrix=[
                 (B100_A1_L5, THROUGHPUT + ["latency"]),
-                (B100_A1_L0, ["latency"]),
+                (B100_A1_L0, ["ff", "gather", "tasks", "latency"]),
                 (KIB_A1_L5, THROUGHPUT),
             ],
             repeats=3,

@@ -119,14 +119,20 @@ def wrk(port: int, path: str, conc: int, seconds: float) -> dict[str, Any]:
             d = json.loads(line[len("WRKJSON "):])
             secs = d["duration_us"] / 1e6
             errs = d["errors"]
+            lat = d["latency_us"] if d["requests"] else {
+                k: None for k in d["latency_us"]}
+
+            def ms(v: Optional[float]) -> Optional[float]:
+                return None if v is None else v / 1e3
+
             return {
                 "requests": d["requests"],
                 "seconds": secs,
                 "rps": d["requests"] / secs if secs > 0 else None,
-                "p50_ms": d["latency_us"]["p50"] / 1e3,
-                "p99_ms": d["latency_us"]["p99"] / 1e3,
-                "p999_ms": d["latency_us"]["p999"] / 1e3,
-                "mean_ms": d["latency_us"]["mean"] / 1e3,
+                "p50_ms": ms(lat["p50"]),
+                "p99_ms": ms(lat["p99"]),
+                "p999_ms": ms(lat["p999"]),
+                "mean_ms": ms(lat["mean"]),
                 "errors": errs,
                 "non2xx": errs["status"],
                 "socket_errors": errs["connect"] + errs["read"]
@@ -195,7 +201,8 @@ class _App:
 
 def run_web(plan: _plan.Plan, bootstrap: str, available: list[str],
             loop: str, log: Callable[[str], None],
-            topics: Any = None) -> dict[str, Any]:
+            topics: Any = None,
+            only: Optional[list[str]] = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "tool": "wrk -t1, POST application/json, benchmarks/post.lua",
         "concurrency": list(plan.web_concurrency),
@@ -211,6 +218,8 @@ def run_web(plan: _plan.Plan, bootstrap: str, available: list[str],
         return out
     apps: dict[str, dict[str, Any]] = {}
     for name, (client, target, desc) in APPS.items():
+        if only and name not in only:
+            continue
         info: dict[str, Any] = {"target": target, "description": desc,
                                 "ok": False, "points": []}
         if UNSUPPORTED.get(name):
@@ -257,8 +266,8 @@ def run_web(plan: _plan.Plan, bootstrap: str, available: list[str],
                                      repeat=rep)
                         info["points"].append(point)
                         log(f"web rep {rep + 1} {name} /{ep} c={conc}: "
-                            f"{point['rps']:.0f} req/s, p99 "
-                            f"{point['p99_ms']:.1f} ms"
+                            f"{point['rps']:.1f} req/s, p99 "
+                            f"{point['p99_ms'] or 0:.1f} ms"
                             + (f", {point['non2xx']} non-2xx"
                                if point["non2xx"] else "")
                             + (f", {point['socket_errors']} socket errors"

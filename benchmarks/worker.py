@@ -154,8 +154,9 @@ async def _scenario_ff(a: Any, spec: dict[str, Any]) -> list[dict[str, Any]]:
     await a.flush()
     with _Meter() as m:
         n = await _rounds(spec["count"], spec["seconds"], step)
+        enqueued = perf() - m.t0
         await a.flush()
-    return [m.result("ff", n)]
+    return [m.result("ff", n, enqueue_rate=n / enqueued if n else None)]
 
 
 async def _scenario_gather(a: Any, spec: dict[str, Any]) -> list[dict[str, Any]]:
@@ -289,6 +290,7 @@ def run_sync(spec: dict[str, Any]) -> dict[str, Any]:
 
     def ff(count: int, seconds: float, with_cb: bool) -> int:
         end, i = deadline(seconds), 0
+        state["enq"] = perf()
         while i < count and perf() < end:
             for _ in range(1000):
                 try:
@@ -301,15 +303,21 @@ def run_sync(spec: dict[str, Any]) -> dict[str, Any]:
                     continue
                 poll(0)
                 i += 1
+        state["enq"] = perf() - state["enq"]
         flush(60)
         return i
 
     def gather(n: int, count: int, seconds: float) -> int:
+        # Serve delivery reports with poll() until all n arrived -- not
+        # flush(), which makes librdkafka ignore linger.ms and would not
+        # match what the asyncio clients can do.
         end, done = deadline(seconds), 0
         while done < count and perf() < end:
+            target = state["dr"] + n
             for _ in range(n):
                 produce(topic, value, on_delivery=cb)
-            flush(60)
+            while state["dr"] < target:
+                poll(0.1)
             done += n
         return done
 
@@ -332,7 +340,7 @@ def run_sync(spec: dict[str, Any]) -> dict[str, Any]:
                 ff(10**9, spec["warmup_seconds"], with_cb)
                 with _Meter() as m:
                     n = ff(spec["count"], spec["seconds"], with_cb)
-                ms.append(m.result(name, n))
+                ms.append(m.result(name, n, enqueue_rate=n / state["enq"]))
         elif group == "gather":
             for n in spec["gather_ns"]:
                 gather(n, 10**9, spec["warmup_seconds"])

@@ -127,19 +127,25 @@ static void emit_sep(void) {
     first_result = 0;
 }
 
-static void meter_emit(meter_t *m, const char *name, long msgs) {
+static void meter_emit(meter_t *m, const char *name, long msgs,
+                       double enqueue_s) {
     double secs = now_s() - m->t0;
     double cp = proc_cpu_s() - m->p0, cl = thread_cpu_s() - m->l0;
     emit_sep();
     printf("{\"name\":\"%s\",\"kind\":\"throughput\",\"msgs\":%ld,"
            "\"seconds\":%.6f,\"rate\":%.3f,\"cpu_proc_us\":%.4f,"
-           "\"cpu_loop_us\":%.4f}",
+           "\"cpu_loop_us\":%.4f",
            name, msgs, secs, msgs / secs, msgs ? cp * 1e6 / msgs : 0.0,
            msgs ? cl * 1e6 / msgs : 0.0);
+    if (enqueue_s > 0)
+        printf(",\"enqueue_rate\":%.3f", msgs / enqueue_s);
+    fputs("}", stdout);
 }
 
+static double ff_enqueue_s;
+
 static long run_ff(long count, double seconds) {
-    double end = now_s() + seconds;
+    double start = now_s(), end = start + seconds;
     long i = 0;
     while (i < count && now_s() < end) {
         for (int j = 0; j < 1000; j++)
@@ -147,6 +153,7 @@ static long run_ff(long count, double seconds) {
         i += 1000;
         rd_kafka_poll(rk, 0);
     }
+    ff_enqueue_s = now_s() - start;
     rd_kafka_flush(rk, 60000);
     return i;
 }
@@ -315,7 +322,7 @@ int main(int argc, char **argv) {
         run_ff(1L << 40, opt.warmup_seconds);
         meter_start(&m);
         long n = run_ff(opt.count, opt.seconds);
-        meter_emit(&m, "ff", n);
+        meter_emit(&m, "ff", n, ff_enqueue_s);
     }
     if (has_group("gather")) {
         for (int i = 0; i < opt.n_gather; i++) {
@@ -325,7 +332,7 @@ int main(int argc, char **argv) {
             meter_start(&m);
             long done = run_gather(n, opt.count, opt.seconds);
             snprintf(name, sizeof name, "gather_%ld", n);
-            meter_emit(&m, name, done);
+            meter_emit(&m, name, done, 0);
         }
     }
     if (has_group("tasks")) {
@@ -336,7 +343,7 @@ int main(int argc, char **argv) {
             meter_start(&m);
             long done = run_window(k, opt.count, opt.seconds);
             snprintf(name, sizeof name, "tasks_%ld", k);
-            meter_emit(&m, name, done);
+            meter_emit(&m, name, done, 0);
         }
     }
     if (has_group("latency"))
