@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import urllib.parse
 import uuid
@@ -703,6 +704,54 @@ def test_unreachable_cluster(start_app: AppFactory) -> None:
     log = app.log()
     assert "producer closed" in log
     assert "delivery failed" in log  # the rate-limited callback log
+
+
+def test_shutdown_is_bounded_when_the_cluster_is_away(
+    start_app: AppFactory,
+) -> None:
+    """SIGTERM with messages that can never be delivered and a request
+    still waiting on one: the process exits 0 within the graceful timeout
+    plus the flush timeout, and says what it dropped."""
+    app = start_app(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+            "APP_FLUSH_TIMEOUT_S": "1",
+        },
+        args=["--graceful-timeout", "1"],
+    )
+    app.wait_serving()
+    waiting: list[int | str] = []
+
+    def wait_on_items1() -> None:
+        try:
+            response = httpx.post(
+                app.url + "/items1", json={"name": "stuck"}, timeout=30
+            )
+            waiting.append(response.status_code)
+        except httpx.TransportError as exc:
+            waiting.append(type(exc).__name__)
+
+    with app.client() as client:
+        for i in range(5):
+            assert post(client, "items2", f"stuck-{i}").status_code == 202
+        waiter = threading.Thread(target=wait_on_items1)
+        waiter.start()
+        wait_for(
+            "/items1 to be waiting",
+            lambda: (
+                client.get("/stats").json()["endpoints"]["items1"]["requests"]
+                == 1
+            ),
+        )
+    started = time.monotonic()
+    assert app.stop(signal.SIGTERM) == 0, app.log()
+    took = time.monotonic() - started
+    waiter.join(30)
+    assert took < 1 + 1 + 3, f"shutdown took {took:.1f} s"
+    assert waiting and waiting[0] != 200, waiting
+    log = app.log()
+    assert "6 message(s) not delivered within 1.0 s" in log, log
+    assert "producer closed" in log
 
 
 # --------------------------------------------------------------------------

@@ -340,7 +340,8 @@ class ExampleState:
 
 def _ensure_log_handler() -> None:
     """Show the ``aiokafka_c`` loggers (ours, the library's fire-and-forget
-    failures, librdkafka's log) unless logging was configured already."""
+    failures, librdkafka's log) unless logging was configured already, at
+    uvicorn's ``--log-level`` when uvicorn set one up."""
     root = logging.getLogger("aiokafka_c")
     if root.hasHandlers():
         return
@@ -353,7 +354,11 @@ def _ensure_log_handler() -> None:
         handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     root.addHandler(handler)
     if root.level == logging.NOTSET:
-        root.setLevel(logging.INFO)
+        uvicorn_log = logging.getLogger("uvicorn.error")
+        configured = bool(logging.getLogger("uvicorn").handlers)
+        root.setLevel(
+            uvicorn_log.getEffectiveLevel() if configured else logging.INFO
+        )
 
 
 def _delivery_error(
