@@ -905,6 +905,11 @@ def check_readme_section(section: str) -> None:
                     url = "http://" + url
                 path = urllib.parse.urlsplit(url).path
                 assert path in routes, path
+            elif argv[0] == "bash":
+                script = ROOT / argv[1]
+                assert script.is_file(), f"{argv[1]} does not exist"
+                if argv[1] == "scripts/run.sh":  # passes its flags on
+                    _parser().parse_args(argv[2:])
             else:
                 assert argv[:2] == ["pip", "install"], line
 
