@@ -1,0 +1,48 @@
+"""The README's usage example is code that runs, and its two commands are
+the ones CI uses."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.rst").read_text()
+
+
+def python_blocks() -> list[str]:
+    blocks = []
+    for m in re.finditer(
+        r"^\.\. code-block:: python\n\n((?:    .*\n|\n)+)", README, re.M
+    ):
+        lines = m.group(1).splitlines()
+        blocks.append("\n".join(line[4:] for line in lines) + "\n")
+    return blocks
+
+
+def test_usage_example_runs_against_the_broker(kafka_bootstrap: str) -> None:
+    [usage] = [b for b in python_blocks() if "AIOProducer" in b]
+    code = usage.replace("127.0.0.1:9092", kafka_bootstrap)
+    assert code != usage
+    r = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    partition, offset, timestamp = r.stdout.split(maxsplit=2)
+    assert partition.isdigit() and offset.isdigit()
+    assert timestamp.startswith("(1, ")  # create time, set by the client
+    assert "failed" not in r.stdout
+
+
+def test_the_two_commands_are_what_ci_runs() -> None:
+    commands = re.findall(r"^    (bash scripts/\S+)$", README, re.M)
+    assert commands == ["bash scripts/run.sh", "bash scripts/test.sh"]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "bash scripts/test.sh\n" in ci
