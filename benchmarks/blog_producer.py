@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import confluent_kafka
 from confluent_kafka import KafkaException
@@ -61,12 +62,12 @@ class AIOProducer(_PollThreadOwner):
     def __init__(
         self,
         configs: dict[str, Any],
-        loop: Optional[asyncio.AbstractEventLoop] = None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self._loop = loop or asyncio.get_running_loop()
         super().__init__(configs)
 
-    def produce(self, topic: str, value: Any) -> "asyncio.Future[Any]":
+    def produce(self, topic: str, value: Any) -> asyncio.Future[Any]:
         result = self._loop.create_future()
         loop = self._loop
 
@@ -85,8 +86,8 @@ class AIOProducer(_PollThreadOwner):
         self,
         topic: str,
         value: Any,
-        on_delivery: Optional[Callable[[Any, Any], None]] = None,
-    ) -> "asyncio.Future[Any]":
+        on_delivery: Callable[[Any, Any], None] | None = None,
+    ) -> asyncio.Future[Any]:
         """Future plus an optional callback, both run on the event loop."""
         result = self._loop.create_future()
         loop = self._loop
@@ -112,6 +113,6 @@ class Producer(_PollThreadOwner):
         self,
         topic: str,
         value: Any,
-        on_delivery: Optional[Callable[[Any, Any], None]] = None,
+        on_delivery: Callable[[Any, Any], None] | None = None,
     ) -> None:
         self._producer.produce(topic, value, on_delivery=on_delivery)

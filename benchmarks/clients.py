@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 # Room for fire-and-forget bursts: every librdkafka-based client gets the
 # same local queue bound, so nobody is measured against a smaller queue.
@@ -119,9 +120,10 @@ class AiokafkaC(Adapter):
             if callable(fn):
                 try:
                     v = fn()
-                    out["librdkafka"] = str(v[0] if isinstance(v, tuple) else v)
+                    v = v[0] if isinstance(v, tuple) else v
+                    out["librdkafka"] = str(v)
                     break
-                except Exception:  # pragma: no cover - best effort
+                except Exception:  # noqa: BLE001,S110 - version is a nicety
                     pass
         return out
 
@@ -148,7 +150,8 @@ class Blog(Adapter):
 
     async def ff(self, n: int) -> None:
         # The post's out-of-band Producer.produce without a callback.
-        produce, topic, value = self.p._producer.produce, self.topic, self.value
+        produce = self.p._producer.produce
+        topic, value = self.topic, self.value
         i = 0
         while i < n:
             try:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as _dt
-import importlib.util
 import json
 import os
 import platform
@@ -24,8 +23,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 
 from benchmarks import plan as _plan
 from benchmarks.stats import summarize
@@ -48,7 +48,7 @@ def log(msg: str) -> None:
 
 
 @contextlib.contextmanager
-def broker(bootstrap: Optional[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+def broker(bootstrap: str | None) -> Iterator[tuple[str, dict[str, Any]]]:
     if bootstrap:
         yield bootstrap, {"source": "given", "bootstrap": bootstrap}
         return
@@ -124,7 +124,7 @@ def check_clients(wanted: list[str]) -> dict[str, dict[str, Any]]:
         else:
             r = subprocess.run(
                 [sys.executable, "-c", probes[name]],
-                capture_output=True, text=True, cwd=ROOT,
+                check=False, capture_output=True, text=True, cwd=ROOT,
             )
             ok = r.returncode == 0
             reason = None
@@ -258,7 +258,8 @@ def run_process(
     timeout = _timeout_for(plan, groups)
     try:
         proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+            cmd, check=False, capture_output=True, text=True,
+            timeout=timeout, cwd=ROOT,
             env=env,
         )
         stdout, stderr, rc = proc.stdout, proc.stderr, proc.returncode
@@ -297,7 +298,8 @@ def run_process(
 
 
 SUMMARY_FIELDS = (
-    "rate", "enqueue_rate", "msgs", "cpu_proc_us", "cpu_loop_us", "p50_ms", "p99_ms",
+    "rate", "enqueue_rate", "msgs", "cpu_proc_us", "cpu_loop_us", "p50_ms",
+    "p99_ms",
     "p999_ms", "mean_ms", "max_ms", "lag_p50_ms", "lag_p99_ms", "lag_max_ms",
     "ticks",
 )
@@ -352,10 +354,10 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def package_versions() -> dict[str, Optional[str]]:
+def package_versions() -> dict[str, str | None]:
     from importlib import metadata
 
-    out: dict[str, Optional[str]] = {}
+    out: dict[str, str | None] = {}
     for dist in ("aiokafka_c", "confluent-kafka", "aiokafka", "uvloop",
                  "fastapi", "uvicorn", "matplotlib"):
         try:
@@ -375,14 +377,15 @@ def package_versions() -> dict[str, Optional[str]]:
         )
     with contextlib.suppress(OSError, subprocess.CalledProcessError):
         out["wrk"] = (
-            subprocess.run(["wrk", "-v"], capture_output=True, text=True)
+            subprocess.run(["wrk", "-v"], check=False, capture_output=True,
+                           text=True)
             .stdout.splitlines()[0]
             .strip()
         ) or None
     return out
 
 
-def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description="aiokafka_c against every peer, side by side.",
@@ -423,7 +426,7 @@ def parse_args(argv: Optional[list[str]]) -> argparse.Namespace:
     return ns
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     plan = _plan.make_plan(args.mode)
     if args.repeats:
@@ -468,11 +471,15 @@ def main(argv: Optional[list[str]] = None) -> int:
         "settings": [s.as_dict() for s, _ in matrix],
         "clients": clients,
         "notes": [
-            "confluent-kafka's wheel bundles its own librdkafka "
-            "(see versions); aiokafka_c and the C ceiling use the system "
-            "librdkafka.",
-            "All processes share one machine with the broker: compare "
-            "ratios within this run, not absolute numbers across runs.",
+            (
+                "confluent-kafka's wheel bundles its own librdkafka "
+                "(see versions); aiokafka_c and the C ceiling use the system "
+                "librdkafka."
+            ),
+            (
+                "All processes share one machine with the broker: compare "
+                "ratios within this run, not absolute numbers across runs."
+            ),
         ],
         "runs": [],
     }

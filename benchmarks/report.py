@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from benchmarks.plan import CLIENT_LABELS, CLIENTS
 
@@ -31,7 +31,7 @@ PRODUCER_ROWS = [
     ("latency", "p999_ms", "single awaited produce p99.9, ms", "ms"),
     ("latency", "msgs", "latency samples", "int"),
     ("lag", "lag_p99_ms", "loop lag p99 under load (1 ms ticker), ms", "ms"),
-    ("lag", "rate", "load during lag test (1000 tasks), msg/s", "rate"),
+    ("lag", "rate", "load during lag test ({lag_tasks} tasks), msg/s", "rate"),
     ("ff", "cpu_proc_us", "CPU µs/msg, process, fire-and-forget", "us"),
     ("ff", "cpu_loop_us", "CPU µs/msg, loop thread, fire-and-forget", "us"),
     ("gather_1000", "cpu_proc_us", "CPU µs/msg, process, gather 1000", "us"),
@@ -54,7 +54,7 @@ WEB_ENDPOINTS = {
 }
 
 
-def _fmt(v: Optional[float], kind: str) -> str:
+def _fmt(v: float | None, kind: str) -> str:
     if v is None:
         return "–"
     if kind == "rate":
@@ -79,7 +79,7 @@ def _fmt(v: Optional[float], kind: str) -> str:
 
 
 def med(result: dict[str, Any], setting: str, name: str, client: str,
-        field: str) -> Optional[float]:
+        field: str) -> float | None:
     try:
         return result["summary"][setting][name][client][field]["median"]
     except (KeyError, TypeError):
@@ -87,7 +87,7 @@ def med(result: dict[str, Any], setting: str, name: str, client: str,
 
 
 def _spread(result: dict[str, Any], setting: str, name: str, client: str,
-            field: str) -> Optional[tuple[float, float]]:
+            field: str) -> tuple[float, float] | None:
     try:
         s = result["summary"][setting][name][client][field]
     except (KeyError, TypeError):
@@ -97,7 +97,7 @@ def _spread(result: dict[str, Any], setting: str, name: str, client: str,
     return s["min"], s["max"]
 
 
-def _ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
+def _ratio(a: float | None, b: float | None) -> float | None:
     if a is None or b is None or b == 0:
         return None
     return a / b
@@ -107,7 +107,7 @@ def _settings(result: dict[str, Any]) -> list[dict[str, Any]]:
     return result.get("settings", [])
 
 
-def _throughput_setting(result: dict[str, Any]) -> Optional[str]:
+def _throughput_setting(result: dict[str, Any]) -> str | None:
     """The first setting that has the gather scenario: targets use it."""
     for s in _settings(result):
         if any(k.startswith("gather_")
@@ -125,7 +125,7 @@ def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     me = "aiokafka_c"
 
-    def add(name: str, target: str, measured: Optional[float],
+    def add(name: str, target: str, measured: float | None,
             threshold: float, unit: str, detail: str,
             higher_is_better: bool = True) -> None:
         if measured is None:
@@ -158,16 +158,16 @@ def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         if "ff" in summ:
             mine_ff = med(result, s, "ff", me, "rate")
             floor = med(result, s, "ff", "confluent_sync", "rate")
+            enq_me = med(result, s, "ff", me, "enqueue_rate")
+            enq_sync = med(result, s, "ff", "confluent_sync", "enqueue_rate")
+            ff_c = med(result, s, "ff", "native", "rate")
             add(f"ff vs confluent_sync {s}",
                 "fire-and-forget ≥ 80% of confluent sync produce() "
                 f"(no callback) ({s})",
                 _ratio(mine_ff, floor), 0.8, "x",
                 f"{_fmt(mine_ff, 'rate')} vs {_fmt(floor, 'rate')} msg/s; "
-                "enqueue only "
-                f"{_fmt(med(result, s, 'ff', me, 'enqueue_rate'), 'rate')}"
-                " vs "
-                f"{_fmt(med(result, s, 'ff', 'confluent_sync', 'enqueue_rate'), 'rate')}"
-                f"; C ceiling {_fmt(med(result, s, 'ff', 'native', 'rate'), 'rate')}")
+                f"enqueue only {_fmt(enq_me, 'rate')} vs "
+                f"{_fmt(enq_sync, 'rate')}; C ceiling {_fmt(ff_c, 'rate')}")
     for st in _settings(result):
         p50 = med(result, st["id"], "latency", me, "p50_ms")
         if p50 is None and "latency" not in result.get("summary", {}).get(
@@ -216,7 +216,7 @@ def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _web_med(app: dict[str, Any], endpoint: str, conc: int,
-             field: str) -> Optional[float]:
+             field: str) -> float | None:
     try:
         return app["summary"][endpoint][str(conc)][field]["median"]
     except (KeyError, TypeError):
@@ -309,8 +309,8 @@ def markdown(result: dict[str, Any], charts: list[str] = ()) -> str:
         summ = result.get("summary", {}).get(sid, {})
         if not summ:
             continue
-        out += [f"## Producer: {st['value_size']} B values, "
-                f"acks={st['acks']}, linger.ms={st['linger_ms']}", ""]
+        out += [(f"## Producer: {st['value_size']} B values, "
+                 f"acks={st['acks']}, linger.ms={st['linger_ms']}"), ""]
         rows = []
         for name, field, label, kind in PRODUCER_ROWS:
             if name not in summ:
@@ -319,6 +319,8 @@ def markdown(result: dict[str, Any], charts: list[str] = ()) -> str:
                      for c in clients]
             if all(x == "–" for x in cells):
                 continue
+            label = label.format(
+                lag_tasks=result.get("plan", {}).get("lag_tasks", "K"))
             rows.append([label] + cells)
         out += [_table(["median of repeats"] + labels, rows), ""]
         if "aiokafka_c" in clients:
@@ -409,7 +411,9 @@ COLORS = {
 }
 
 
-def write_charts(result: dict[str, Any], out_dir: Path, name: str) -> list[str]:
+def write_charts(
+    result: dict[str, Any], out_dir: Path, name: str
+) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 import statistics
-from typing import Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
 
 
-def percentile(sorted_values: Sequence[float], q: float) -> Optional[float]:
+def percentile(sorted_values: Sequence[float], q: float) -> float | None:
     """Nearest-rank percentile of an already sorted sequence (q in 0..100)."""
     n = len(sorted_values)
     if n == 0:
@@ -16,7 +16,7 @@ def percentile(sorted_values: Sequence[float], q: float) -> Optional[float]:
     return float(sorted_values[min(n, rank) - 1])
 
 
-def summarize(values: Iterable[float]) -> dict[str, Optional[float]]:
+def summarize(values: Iterable[float]) -> dict[str, float | None]:
     """Median, min and max of repeat values (None entries dropped)."""
     vals = [float(v) for v in values if v is not None]
     if not vals:

@@ -24,8 +24,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 from benchmarks import plan as _plan
 from benchmarks.stats import summarize
@@ -87,11 +88,11 @@ def _post(port: int, path: str, timeout: float) -> int:
         conn.close()
 
 
-def _importable(target: str) -> Optional[str]:
+def _importable(target: str) -> str | None:
     module = target.split(":", 1)[0]
     r = subprocess.run(
         [sys.executable, "-c", f"import {module}"],
-        capture_output=True, text=True, cwd=ROOT, env=_env({}),
+        check=False, capture_output=True, text=True, cwd=ROOT, env=_env({}),
     )
     if r.returncode == 0:
         return None
@@ -112,7 +113,7 @@ def wrk(port: int, path: str, conc: int, seconds: float) -> dict[str, Any]:
     cmd = ["wrk", "-t1", f"-c{conc}", f"-d{max(1, round(seconds))}s",
            f"--timeout={WRK_TIMEOUT}", "-s", str(LUA),
            f"http://127.0.0.1:{port}/{path}"]
-    r = subprocess.run(cmd, capture_output=True, text=True,
+    r = subprocess.run(cmd, check=False, capture_output=True, text=True,
                        timeout=seconds + 60)
     for line in r.stdout.splitlines():
         if line.startswith("WRKJSON "):
@@ -122,7 +123,7 @@ def wrk(port: int, path: str, conc: int, seconds: float) -> dict[str, Any]:
             lat = d["latency_us"] if d["requests"] else {
                 k: None for k in d["latency_us"]}
 
-            def ms(v: Optional[float]) -> Optional[float]:
+            def ms(v: float | None) -> float | None:
                 return None if v is None else v / 1e3
 
             return {
@@ -183,7 +184,7 @@ class _App:
         except OSError:
             return ""
 
-    def stop(self) -> Optional[int]:
+    def stop(self) -> int | None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -202,7 +203,7 @@ class _App:
 def run_web(plan: _plan.Plan, bootstrap: str, available: list[str],
             loop: str, log: Callable[[str], None],
             topics: Any = None,
-            only: Optional[list[str]] = None) -> dict[str, Any]:
+            only: list[str] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "tool": "wrk -t1, POST application/json, benchmarks/post.lua",
         "concurrency": list(plan.web_concurrency),

@@ -30,7 +30,8 @@ import os
 import sys
 import time
 import traceback
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from benchmarks.stats import percentile
 
@@ -41,13 +42,13 @@ WARMUP_TIMEOUT = 60.0
 class _Meter:
     """Wall, process-CPU and this-thread-CPU deltas around a measurement."""
 
-    def __enter__(self) -> "_Meter":
+    def __enter__(self) -> _Meter:
         self.t0 = perf()
         self.p0 = time.process_time()
         self.l0 = time.thread_time()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.seconds = perf() - self.t0
         self.cpu_proc = time.process_time() - self.p0
         self.cpu_loop = time.thread_time() - self.l0
@@ -142,7 +143,10 @@ async def _warmup(adapter: Any, spec: dict[str, Any]) -> None:
     await asyncio.wait_for(adapter.flush(), WARMUP_TIMEOUT)
 
 
-async def _scenario_ff(a: Any, spec: dict[str, Any]) -> list[dict[str, Any]]:
+Results = list[dict[str, Any]]
+
+
+async def _scenario_ff(a: Any, spec: dict[str, Any]) -> Results:
     chunk = 1000
 
     async def step() -> int:
@@ -159,7 +163,7 @@ async def _scenario_ff(a: Any, spec: dict[str, Any]) -> list[dict[str, Any]]:
     return [m.result("ff", n, enqueue_rate=n / enqueued if n else None)]
 
 
-async def _scenario_gather(a: Any, spec: dict[str, Any]) -> list[dict[str, Any]]:
+async def _scenario_gather(a: Any, spec: dict[str, Any]) -> Results:
     out = []
     for n in spec["gather_ns"]:
         async def step(n: int = n) -> int:
@@ -173,7 +177,7 @@ async def _scenario_gather(a: Any, spec: dict[str, Any]) -> list[dict[str, Any]]
     return out
 
 
-async def _scenario_tasks(a: Any, spec: dict[str, Any]) -> list[dict[str, Any]]:
+async def _scenario_tasks(a: Any, spec: dict[str, Any]) -> Results:
     out = []
     for k in spec["task_ks"]:
         await _tasks(a.one, k, k, spec["warmup_seconds"])
@@ -183,7 +187,7 @@ async def _scenario_tasks(a: Any, spec: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-async def _scenario_latency(a: Any, spec: dict[str, Any]) -> list[dict[str, Any]]:
+async def _scenario_latency(a: Any, spec: dict[str, Any]) -> Results:
     one = a.one
     if spec["warmup_seconds"] > 0:
         stop = _Stop(spec["warmup_seconds"])
@@ -205,7 +209,7 @@ async def _scenario_latency(a: Any, spec: dict[str, Any]) -> list[dict[str, Any]
     return [_latency_result("latency", samples)]
 
 
-async def _scenario_lag(a: Any, spec: dict[str, Any]) -> list[dict[str, Any]]:
+async def _scenario_lag(a: Any, spec: dict[str, Any]) -> Results:
     k = spec["lag_tasks"]
     await _tasks(a.one, k, k, spec["warmup_seconds"])
     lags: list[float] = []

@@ -46,7 +46,8 @@ def smoke_run(
         [str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
     )
     proc = subprocess.run(
-        cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240
+        cmd, check=False, cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=240,
     )
     assert proc.returncode == 0, (
         f"harness exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\n"

@@ -4,13 +4,20 @@ The shipped example app (aiokafka_c.example.app) is measured separately."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any
 
-from aiokafka_c import AIOProducer, KafkaException
 from fastapi import FastAPI, HTTPException
 
-from benchmarks.webapps.common import Counter, Item, now_ms, rdkafka_config, topic
+from aiokafka_c import AIOProducer, KafkaException
+from benchmarks.webapps.common import (
+    Counter,
+    Item,
+    now_ms,
+    rdkafka_config,
+    topic,
+)
 
 TOPIC = topic()
 state: dict[str, Any] = {}

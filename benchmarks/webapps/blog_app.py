@@ -4,14 +4,21 @@ thread) for /items3 and /items4."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any
 
 from confluent_kafka import KafkaException
 from fastapi import FastAPI, HTTPException
 
 from benchmarks.blog_producer import AIOProducer, Producer
-from benchmarks.webapps.common import Counter, Item, now_ms, rdkafka_config, topic
+from benchmarks.webapps.common import (
+    Counter,
+    Item,
+    now_ms,
+    rdkafka_config,
+    topic,
+)
 
 TOPIC = topic()
 state: dict[str, Any] = {}

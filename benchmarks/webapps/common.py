@@ -41,7 +41,7 @@ class Counter:
     """Delivery outcomes of the out-of-band endpoints (kept, like any real
     app would, so the callbacks do some work)."""
 
-    __slots__ = ("ok", "failed")
+    __slots__ = ("failed", "ok")
 
     def __init__(self) -> None:
         self.ok = 0

@@ -3,8 +3,9 @@ It has no callback-on-a-thread path, so /items3 is not served."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.aio import AIOProducer
