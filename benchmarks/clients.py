@@ -263,6 +263,54 @@ class Aiokafka(Adapter):
         return {"aiokafka": aiokafka.__version__}
 
 
+class AsyncioFloor(Adapter):
+    """No Kafka at all: futures resolved in batches by one loop callback,
+    the way aiokafka_c resolves a batch of delivery reports.  What asyncio
+    itself costs per awaited message (create_future, gather or a task
+    wake-up, set_result): the floor under every asyncio client."""
+
+    name = "asyncio_floor"
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._pending: list[asyncio.Future[None]] = []
+        self._scheduled = False
+        self.one = self._one
+
+    def _resolve(self) -> None:
+        pending, self._pending = self._pending, []
+        self._scheduled = False
+        for f in pending:
+            if not f.cancelled():
+                f.set_result(None)
+
+    def _one(self) -> "asyncio.Future[None]":
+        f = self._loop.create_future()
+        self._pending.append(f)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._resolve)
+        return f
+
+    async def close(self) -> None:
+        pass
+
+    async def gather(self, n: int) -> None:
+        one = self._one
+        await asyncio.gather(*[one() for _ in range(n)])
+
+    async def ff(self, n: int) -> None:
+        pass
+
+    async def flush(self) -> None:
+        pass
+
+    def versions(self) -> dict[str, str]:
+        import sys
+
+        return {"python": sys.version.split()[0]}
+
+
 ASYNC_ADAPTERS: dict[str, type[Adapter]] = {
-    a.name: a for a in (AiokafkaC, Blog, ConfluentAIO, Aiokafka)
+    a.name: a for a in (AiokafkaC, Blog, ConfluentAIO, Aiokafka, AsyncioFloor)
 }

@@ -112,6 +112,7 @@ def check_clients(wanted: list[str]) -> dict[str, dict[str, Any]]:
         "confluent_aio": "from confluent_kafka.aio import AIOProducer",
         "confluent_sync": "import confluent_kafka",
         "aiokafka": "import aiokafka",
+        "asyncio_floor": "import asyncio",
     }
     for name in wanted:
         info: dict[str, Any] = {

@@ -26,6 +26,7 @@ CLIENTS = [
     "confluent_sync",
     "aiokafka",
     "native",
+    "asyncio_floor",
 ]
 
 CLIENT_LABELS = {
@@ -35,6 +36,7 @@ CLIENT_LABELS = {
     "confluent_sync": "confluent sync",
     "aiokafka": "aiokafka",
     "native": "C librdkafka",
+    "asyncio_floor": "asyncio floor",
 }
 
 CLIENT_NOTES = {
@@ -51,6 +53,9 @@ CLIENT_NOTES = {
     "pure Python, default max_batch_size",
     "native": "benchmarks/native/bench_native.c over the system librdkafka: "
     "the ceiling",
+    "asyncio_floor": "no Kafka: futures resolved in batches by one loop "
+    "callback -- what asyncio itself costs per awaited message (gather and "
+    "tasks only); the floor under every asyncio client",
 }
 
 GROUPS = ["ff", "gather", "tasks", "latency", "lag"]
@@ -59,6 +64,7 @@ GROUPS = ["ff", "gather", "tasks", "latency", "lag"]
 CLIENT_GROUPS = {
     "confluent_sync": ["ff", "gather", "tasks", "latency"],
     "native": ["ff", "gather", "tasks", "latency"],
+    "asyncio_floor": ["gather", "tasks"],
 }
 
 

@@ -408,6 +408,7 @@ COLORS = {
     "confluent_sync": "#8c564b",
     "aiokafka": "#2ca02c",
     "native": "#7f7f7f",
+    "asyncio_floor": "#bcbd22",
 }
 
 
