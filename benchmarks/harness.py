@@ -35,6 +35,10 @@ ROOT = HERE.parent
 BUILD = HERE / "build"
 NATIVE_SRC = HERE / "native" / "bench_native.c"
 NATIVE_BIN = BUILD / "bench_native"
+# A release build of aiokafka_c from this tree (see build_extension):
+# workers run with this directory as cwd and first on sys.path, so a debug
+# or sanitizer build lying in the source tree is never what gets measured.
+EXT_LIB = BUILD / "lib"
 
 
 def log(msg: str) -> None:
@@ -104,7 +108,55 @@ def build_native() -> tuple[bool, str]:
         return False, f"build failed: {detail.strip()[:500]}"
 
 
-def check_clients(wanted: list[str]) -> dict[str, dict[str, Any]]:
+def build_extension() -> tuple[bool, str]:
+    """Build aiokafka_c._core from the current tree, release flags, into
+    benchmarks/build/lib, next to a copy of the package's Python files."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("AIOKAFKA_C_DEBUG", "AIOKAFKA_C_ASAN", "CFLAGS",
+                        "LDFLAGS")}
+    cmd = [sys.executable, "setup.py", "-q", "build_ext",
+           "--build-lib", str(EXT_LIB), "--build-temp", str(BUILD / "tmp")]
+    try:
+        r = subprocess.run(cmd, check=False, cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=900)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, f"build failed: {exc}"
+    if r.returncode != 0:
+        return False, ("build failed: " + (r.stderr or r.stdout).strip()
+                       .splitlines()[-1][:400])
+    shutil.copytree(
+        ROOT / "aiokafka_c", EXT_LIB / "aiokafka_c", dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("*.so", "__pycache__"),
+    )
+    return True, " ".join(cmd[1:])
+
+
+def tree_revision() -> Optional[str]:
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"],
+                             check=True, cwd=ROOT, capture_output=True,
+                             text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src",
+                                "aiokafka_c"], check=True, cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return rev + (" (src/ or aiokafka_c/ modified)" if dirty else "")
+
+
+def worker_env_cwd(use_build: bool) -> tuple[dict[str, str], Path]:
+    """Environment and cwd for a worker or app process: the release build
+    first on the path (``python -m`` also puts the cwd first)."""
+    env = dict(os.environ)
+    paths = ([str(EXT_LIB)] if use_build else []) + [str(ROOT)]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env, (EXT_LIB if use_build else ROOT)
+
+
+def check_clients(wanted: list[str],
+                  use_build: bool = False) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     probes = {
         "aiokafka_c": "import aiokafka_c; aiokafka_c.AIOProducer",
@@ -123,9 +175,20 @@ def check_clients(wanted: list[str]) -> dict[str, dict[str, Any]]:
             ok, detail = build_native()
             info.update(available=ok, reason=None if ok else detail)
         else:
+            if name == "aiokafka_c" and use_build:
+                ok, detail = build_extension()
+                info["build"] = detail
+                info["revision"] = tree_revision()
+                if not ok:
+                    info.update(available=False, reason=detail)
+                    out[name] = info
+                    log(f"client {name} unavailable: {detail}")
+                    continue
+            env, cwd = worker_env_cwd(use_build)
             r = subprocess.run(
                 [sys.executable, "-c", probes[name]],
-                check=False, capture_output=True, text=True, cwd=ROOT,
+                check=False, capture_output=True, text=True, cwd=cwd,
+                env=env,
             )
             ok = r.returncode == 0
             reason = None
@@ -208,6 +271,7 @@ def run_process(
     topics: Topics,
     loop: str,
     repeat: int,
+    use_build: bool = False,
 ) -> dict[str, Any]:
     topic = topic_name(client, "+".join(groups), setting.id, str(repeat))
     record: dict[str, Any] = {
@@ -251,16 +315,13 @@ def run_process(
         record["cmd"] = " ".join(cmd)
     else:
         cmd = [sys.executable, "-m", "benchmarks.worker", json.dumps(spec)]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
-    )
+    env, cwd = worker_env_cwd(use_build)
     t0 = time.perf_counter()
     timeout = _timeout_for(plan, groups)
     try:
         proc = subprocess.run(
             cmd, check=False, capture_output=True, text=True,
-            timeout=timeout, cwd=ROOT,
+            timeout=timeout, cwd=cwd,
             env=env,
         )
         stdout, stderr, rc = proc.stdout, proc.stderr, proc.returncode
@@ -360,7 +421,8 @@ def package_versions() -> dict[str, str | None]:
 
     out: dict[str, str | None] = {}
     for dist in ("aiokafka_c", "confluent-kafka", "aiokafka", "uvloop",
-                 "fastapi", "uvicorn", "matplotlib"):
+                 "fastapi", "uvicorn", "httptools", "pydantic",
+                 "matplotlib"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -412,6 +474,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="event loop for the producer scenarios")
     ap.add_argument("--web-loop", choices=["auto", "asyncio", "uvloop"],
                     default="auto", help="uvicorn --loop for the web test")
+    ap.add_argument("--aiokafka-c", choices=["build", "installed"],
+                    default="build",
+                    help="build: a release build of this tree into "
+                    "benchmarks/build/lib (default); installed: whatever "
+                    "`import aiokafka_c` finds")
     ap.add_argument("--no-web", action="store_true")
     ap.add_argument("--web-seconds", type=float, default=None,
                     help="seconds per wrk point (mode default otherwise)")
@@ -457,7 +524,8 @@ def main(argv: list[str] | None = None) -> int:
     started = _dt.datetime.now()
     name = args.name or started.strftime("%Y-%m-%d_%H%M%S")
 
-    clients = check_clients(wanted)
+    use_build = args.aiokafka_c == "build" and "aiokafka_c" in wanted
+    clients = check_clients(wanted, use_build)
     available = [c for c in wanted if clients[c]["available"]]
     result: dict[str, Any] = {
         "schema": 1,
@@ -505,7 +573,8 @@ def main(argv: list[str] | None = None) -> int:
                         log(f"rep {rep + 1}/{plan.repeats} {setting.id} "
                             f"{'+'.join(g)}: {client}")
                         rec = run_process(client, g, setting, plan,
-                                          bootstrap, topics, args.loop, rep)
+                                          bootstrap, topics, args.loop, rep,
+                                          use_build)
                         if not rec["ok"]:
                             log(f"  FAILED: {rec.get('error')}\n"
                                 f"{rec.get('stderr_tail', '')[-1500:]}")
@@ -517,7 +586,7 @@ def main(argv: list[str] | None = None) -> int:
                         else None)
             result["web"] = web.run_web(plan, bootstrap, available,
                                         args.web_loop, log, topics,
-                                        web_apps)
+                                        web_apps, use_build)
         else:
             result["web"] = {
                 "skipped": "not requested" if plan.web_seconds > 0 or

@@ -88,11 +88,12 @@ def _post(port: int, path: str, timeout: float) -> int:
         conn.close()
 
 
-def _importable(target: str) -> str | None:
+def _importable(target: str, use_build: bool) -> str | None:
     module = target.split(":", 1)[0]
+    env, cwd = _env({}, use_build)
     r = subprocess.run(
         [sys.executable, "-c", f"import {module}"],
-        check=False, capture_output=True, text=True, cwd=ROOT, env=_env({}),
+        check=False, capture_output=True, text=True, cwd=cwd, env=env,
     )
     if r.returncode == 0:
         return None
@@ -100,13 +101,13 @@ def _importable(target: str) -> str | None:
     return lines[-1] if lines else f"exit {r.returncode}"
 
 
-def _env(extra: dict[str, str]) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
-    )
+def _env(extra: dict[str, str],
+         use_build: bool) -> tuple[dict[str, str], Path]:
+    from benchmarks.harness import worker_env_cwd
+
+    env, cwd = worker_env_cwd(use_build)
     env.update(extra)
-    return env
+    return env, cwd
 
 
 def wrk(port: int, path: str, conc: int, seconds: float) -> dict[str, Any]:
@@ -144,14 +145,16 @@ def wrk(port: int, path: str, conc: int, seconds: float) -> dict[str, Any]:
 
 
 class _App:
-    def __init__(self, target: str, env: dict[str, str], loop: str) -> None:
+    def __init__(self, target: str, env: dict[str, str], loop: str,
+                 use_build: bool) -> None:
         self.port = _free_port()
         self.log = tempfile.NamedTemporaryFile(
             prefix="bench-uvicorn-", suffix=".log", delete=False)
         cmd = [sys.executable, "-m", "uvicorn", target,
                "--host", "127.0.0.1", "--port", str(self.port),
                "--log-level", "warning", "--no-access-log", "--loop", loop]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(env),
+        full_env, cwd = _env(env, use_build)
+        self.proc = subprocess.Popen(cmd, cwd=cwd, env=full_env,
                                      stdout=self.log, stderr=self.log)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
@@ -203,7 +206,8 @@ class _App:
 def run_web(plan: _plan.Plan, bootstrap: str, available: list[str],
             loop: str, log: Callable[[str], None],
             topics: Any = None,
-            only: list[str] | None = None) -> dict[str, Any]:
+            only: list[str] | None = None,
+            use_build: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {
         "tool": "wrk -t1, POST application/json, benchmarks/post.lua",
         "concurrency": list(plan.web_concurrency),
@@ -228,7 +232,7 @@ def run_web(plan: _plan.Plan, bootstrap: str, available: list[str],
         if client not in available:
             info["error"] = f"client {client} not available"
         else:
-            why = _importable(target)
+            why = _importable(target, use_build)
             if why:
                 info["error"] = f"{target.split(':')[0]} not importable: {why}"
             else:
@@ -253,7 +257,7 @@ def run_web(plan: _plan.Plan, bootstrap: str, available: list[str],
                     continue
             env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap,
                    "KAFKA_TOPIC": topic, **PRODUCER_ENV}
-            app = _App(target, env, loop)
+            app = _App(target, env, loop, use_build)
             try:
                 app.wait_ready()
                 endpoints = [e for e in ENDPOINTS
