@@ -9,6 +9,7 @@
  * through the same hand-off, so they complete after every delivery report
  * that came before them. */
 #include "producer.h"
+#include "outbox.h"
 #include "conf.h"
 #include "errors.h"
 #include "payload.h"
@@ -16,235 +17,18 @@
 #include <structmember.h>
 
 #define LOG_WARNING 30
-#define TICK_MS 10
 #define CLOSE_PURGE_MS 1000
 
-/* ---- in-flight list and overflow queue (GIL held) ------------------- */
 
-static void
-inflight_link(ProducerObject *self, MessageObject *m)
-{
-    Py_INCREF(m);
-    m->prev = NULL;
-    m->next = self->inflight;
-    if (self->inflight != NULL) {
-        self->inflight->prev = m;
-    }
-    self->inflight = m;
-    self->ninflight++;
-}
 
-/* Removes m; the caller inherits the list's reference. */
-static void
-inflight_unlink(ProducerObject *self, MessageObject *m)
-{
-    if (m->prev != NULL) {
-        m->prev->next = m->next;
-    }
-    else {
-        self->inflight = m->next;
-    }
-    if (m->next != NULL) {
-        m->next->prev = m->prev;
-    }
-    m->prev = m->next = NULL;
-    self->ninflight--;
-}
 
-static int
-overflow_push(ProducerObject *self, MessageObject *m)
-{
-    if (self->ovf_len == self->ovf_cap) {
-        Py_ssize_t cap = self->ovf_cap ? self->ovf_cap * 2 : 64;
-        MessageObject **buf = PyMem_Malloc(sizeof(*buf) * (size_t)cap);
-        if (buf == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        for (Py_ssize_t i = 0; i < self->ovf_len; i++) {
-            buf[i] = self->ovf[(self->ovf_head + i) % self->ovf_cap];
-        }
-        PyMem_Free(self->ovf);
-        self->ovf = buf;
-        self->ovf_cap = cap;
-        self->ovf_head = 0;
-    }
-    self->ovf[(self->ovf_head + self->ovf_len) % self->ovf_cap] =
-        (MessageObject *)Py_NewRef(m);
-    self->ovf_len++;
-    return 0;
-}
 
-/* Returns the oldest waiting message (the queue's reference). */
-static MessageObject *
-overflow_pop(ProducerObject *self)
-{
-    MessageObject *m = self->ovf[self->ovf_head];
-    self->ovf_head = (self->ovf_head + 1) % self->ovf_cap;
-    self->ovf_len--;
-    return m;
-}
 
-/* Fails m (taking the reference the caller holds) and queues it for the
- * loop.  Never raises. */
-static void
-producer_fail(ProducerObject *self, MessageObject *m, rd_kafka_resp_err_t code,
-              const char *reason)
-{
-    if (akc_message_set_failed(self->st, m, code, reason) < 0 ||
-        akc_dispatcher_push(self->dispatcher, (PyObject *)m) < 0) {
-        PyErr_WriteUnraisable((PyObject *)self);
-    }
-    Py_DECREF(m);
-}
 
-static void
-producer_update_tick(ProducerObject *self)
-{
-    if (self->poller == NULL) {
-        return;
-    }
-    int want = self->ovf_len > 0 || self->state == AKC_CLOSING ||
-               PyList_GET_SIZE(self->flush_waiters) > 0;
-    atomic_store(&self->poller->tick_ms, want ? TICK_MS : 0);
-}
 
-/* ---- handing a message to librdkafka -------------------------------- */
 
-static void
-topic_capsule_destroy(PyObject *capsule)
-{
-    rd_kafka_topic_t *rkt = PyCapsule_GetPointer(capsule, "rd_kafka_topic_t");
-    if (rkt != NULL) {
-        rd_kafka_topic_destroy(rkt);
-    }
-}
 
-/* Returns the cached topic handle for name (borrowed), creating it.  NULL
- * with an exception set on failure. */
-static rd_kafka_topic_t *
-producer_topic(ProducerObject *self, PyObject *name)
-{
-    PyObject *cap = PyDict_GetItemWithError(self->topics, name);
-    if (cap != NULL) {
-        return PyCapsule_GetPointer(cap, "rd_kafka_topic_t");
-    }
-    if (PyErr_Occurred()) {
-        return NULL;
-    }
-    const char *s = PyUnicode_AsUTF8(name);
-    if (s == NULL) {
-        return NULL;
-    }
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(self->rk, s, NULL);
-    if (rkt == NULL) {
-        rd_kafka_resp_err_t err = rd_kafka_last_error();
-        akc_raise(self->st,
-                  err ? err : RD_KAFKA_RESP_ERR__INVALID_ARG,
-                  "invalid topic name");
-        return NULL;
-    }
-    cap = PyCapsule_New(rkt, "rd_kafka_topic_t", topic_capsule_destroy);
-    if (cap == NULL) {
-        rd_kafka_topic_destroy(rkt);
-        return NULL;
-    }
-    int rc = PyDict_SetItem(self->topics, name, cap);
-    Py_DECREF(cap);
-    return rc < 0 ? NULL : rkt;
-}
 
-/* Enqueues m in librdkafka; on success the in-flight list owns a
- * reference to m and librdkafka its headers.  Returns -1 with a Python
- * exception set, else 0 with librdkafka's verdict in *errp (its local
- * error codes are negative, so they cannot share the return value). */
-static int
-producer_send(ProducerObject *self, MessageObject *m,
-              rd_kafka_resp_err_t *errp)
-{
-    rd_kafka_topic_t *rkt = producer_topic(self, m->topic);
-    if (rkt == NULL) {
-        return -1;
-    }
-    const void *val, *key;
-    size_t vlen, klen;
-    if (akc_payload_buffer(m->value, &val, &vlen) < 0 ||
-        akc_payload_buffer(m->key, &key, &klen) < 0) {
-        return -1;
-    }
-    rd_kafka_resp_err_t err;
-    /* No RD_KAFKA_MSG_F_COPY: m keeps the immutable bytes/str alive until
-     * the delivery report.  Headers go as a built list (RD_KAFKA_V_HEADERS):
-     * librdkafka 2.0.2 double-frees RD_KAFKA_V_HEADER entries when the
-     * partitioner fails. */
-    if (m->c_headers != NULL) {
-        err = rd_kafka_producev(
-            self->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(m->partition),
-            RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_KEY(key, klen),
-            RD_KAFKA_V_TIMESTAMP(m->timestamp), RD_KAFKA_V_OPAQUE(m),
-            RD_KAFKA_V_HEADERS(m->c_headers), RD_KAFKA_V_END);
-    }
-    else {
-        err = rd_kafka_producev(
-            self->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(m->partition),
-            RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_KEY(key, klen),
-            RD_KAFKA_V_TIMESTAMP(m->timestamp), RD_KAFKA_V_OPAQUE(m),
-            RD_KAFKA_V_END);
-    }
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        m->c_headers = NULL;
-        inflight_link(self, m);
-    }
-    *errp = err;
-    return 0;
-}
-
-/* Moves waiting messages into librdkafka while it has room; fails those
- * that waited longer than message.timeout.ms.  GIL held. */
-static void
-producer_drain_overflow(ProducerObject *self)
-{
-    int64_t now = self->ovf_len ? akc_now_ms() : 0;
-    while (self->ovf_len > 0 && self->rk != NULL) {
-        MessageObject *m = self->ovf[self->ovf_head];
-        if (now > m->deadline_ms) {
-            producer_fail(self, overflow_pop(self),
-                          RD_KAFKA_RESP_ERR__MSG_TIMED_OUT,
-                          "the local queue stayed full for "
-                          "message.timeout.ms");
-            continue;
-        }
-        rd_kafka_resp_err_t err;
-        int rc = producer_send(self, m, &err);
-        if (rc == 0 && err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            break;
-        }
-        m = overflow_pop(self);
-        if (rc < 0) {
-            PyObject *exc = akc_take_exception();
-            PyObject *text = exc ? PyObject_Str(exc) : NULL;
-            const char *s = text ? PyUnicode_AsUTF8(text) : NULL;
-            PyErr_Clear();
-            producer_fail(self, m, RD_KAFKA_RESP_ERR__FAIL, s);
-            Py_XDECREF(text);
-            Py_XDECREF(exc);
-        }
-        else if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            producer_fail(self, m, err, NULL);
-        }
-        else {
-            Py_DECREF(m);
-        }
-    }
-}
-
-/* Messages not yet reported: in librdkafka or waiting for room.  Exact,
- * unlike rd_kafka_outq_len(), which also counts queued events. */
-static Py_ssize_t
-producer_pending_count(ProducerObject *self)
-{
-    return self->ninflight + self->ovf_len;
-}
 
 /* ---- the poll thread's handler ------------------------------------ */
 
@@ -272,7 +56,7 @@ producer_on_events(PyObject *client, akc_poller *p, rd_kafka_event_t **evs,
                 if (m == NULL) {
                     continue;
                 }
-                inflight_unlink(self, m); /* we now own its reference */
+                akc_inflight_unlink(self, m); /* we now own its reference */
                 if (akc_message_set_delivery(st, m, msgs[j]) < 0) {
                     PyErr_WriteUnraisable((PyObject *)self);
                 }
@@ -300,11 +84,11 @@ producer_on_events(PyObject *client, akc_poller *p, rd_kafka_event_t **evs,
         rd_kafka_event_destroy(evs[i]);
     }
 
-    producer_drain_overflow(self);
+    akc_producer_drain_overflow(self);
 
     Py_ssize_t nw = PyList_GET_SIZE(self->flush_waiters);
     if (nw > 0) {
-        Py_ssize_t remaining = producer_pending_count(self);
+        Py_ssize_t remaining = akc_producer_pending(self);
         int64_t now = akc_now_ms();
         for (Py_ssize_t i = nw - 1; i >= 0; i--) {
             PyObject *w = PyList_GET_ITEM(self->flush_waiters, i);
@@ -326,13 +110,13 @@ producer_on_events(PyObject *client, akc_poller *p, rd_kafka_event_t **evs,
     if (self->state == AKC_CLOSING && self->close_future != NULL &&
         self->rk != NULL) {
         int64_t now = akc_now_ms();
-        Py_ssize_t remaining = producer_pending_count(self);
+        Py_ssize_t remaining = akc_producer_pending(self);
         if (!self->close_purged &&
             (remaining == 0 || (self->close_flush_deadline >= 0 &&
                                 now >= self->close_flush_deadline))) {
             /* Flushing is over: fail what is left, with a clear error. */
             while (self->ovf_len > 0) {
-                producer_fail(self, overflow_pop(self),
+                akc_producer_fail(self, akc_overflow_pop(self),
                               RD_KAFKA_RESP_ERR__PURGE_QUEUE,
                               "the producer was closed before the message "
                               "could be queued");
@@ -341,7 +125,7 @@ producer_on_events(PyObject *client, akc_poller *p, rd_kafka_event_t **evs,
                                          RD_KAFKA_PURGE_F_INFLIGHT |
                                          RD_KAFKA_PURGE_F_NON_BLOCKING);
             self->close_purged = 1;
-            remaining = producer_pending_count(self);
+            remaining = akc_producer_pending(self);
         }
         if (self->close_purged &&
             (remaining == 0 ||
@@ -349,7 +133,7 @@ producer_on_events(PyObject *client, akc_poller *p, rd_kafka_event_t **evs,
             producer_request_exit(self, p);
         }
     }
-    producer_update_tick(self);
+    akc_producer_update_tick(self);
 }
 
 /* ---- closing ------------------------------------------------------- */
@@ -390,13 +174,13 @@ static void
 producer_fail_leftovers(ProducerObject *self, const char *why)
 {
     while (self->ovf_len > 0) {
-        producer_fail(self, overflow_pop(self),
+        akc_producer_fail(self, akc_overflow_pop(self),
                       RD_KAFKA_RESP_ERR__PURGE_QUEUE, why);
     }
     while (self->inflight != NULL) {
         MessageObject *m = self->inflight;
-        inflight_unlink(self, m);
-        producer_fail(self, m, RD_KAFKA_RESP_ERR__DESTROY, why);
+        akc_inflight_unlink(self, m);
+        akc_producer_fail(self, m, RD_KAFKA_RESP_ERR__DESTROY, why);
     }
     Py_ssize_t nw = PyList_GET_SIZE(self->flush_waiters);
     PyObject *zero = PyLong_FromLong(0);
@@ -470,7 +254,7 @@ static void
 producer_atexit(PyObject *client, akc_poller *p)
 {
     ProducerObject *self = (ProducerObject *)client;
-    Py_ssize_t left = producer_pending_count(self);
+    Py_ssize_t left = akc_producer_pending(self);
     if (left > 0) {
         akc_dispatcher_logf(self->dispatcher, LOG_WARNING,
                             "aiokafka_c: exiting with %zd messages not "
@@ -483,11 +267,11 @@ producer_atexit(PyObject *client, akc_poller *p)
     self->rk = NULL;
     akc_poller_release_handle(p);
     while (self->ovf_len > 0) {
-        Py_DECREF(overflow_pop(self));
+        Py_DECREF(akc_overflow_pop(self));
     }
     while (self->inflight != NULL) {
         MessageObject *m = self->inflight;
-        inflight_unlink(self, m);
+        akc_inflight_unlink(self, m);
         Py_DECREF(m);
     }
     PyList_SetSlice(self->flush_waiters, 0,
@@ -550,155 +334,7 @@ producer_check_open(ProducerObject *self, const char *method)
 
 /* ---- produce ------------------------------------------------------ */
 
-enum {
-    ARG_TOPIC,
-    ARG_VALUE,
-    ARG_KEY,
-    ARG_PARTITION,
-    ARG_TIMESTAMP,
-    ARG_HEADERS,
-    ARG_ON_DELIVERY,
-    ARG_DISPATCH,
-    NARGS
-};
 
-/* Builds the message for produce()/produce_nowait() from parsed
- * arguments.  Returns a new message or NULL with an exception. */
-static MessageObject *
-producer_build_message(ProducerObject *self, PyObject **a, int nowait)
-{
-    akc_state *st = self->st;
-    PyObject *topic = a[ARG_TOPIC];
-    if (!PyUnicode_Check(topic)) {
-        PyErr_Format(PyExc_TypeError, "topic must be str, not %.100s",
-                     Py_TYPE(topic)->tp_name);
-        return NULL;
-    }
-    long partition = RD_KAFKA_PARTITION_UA;
-    if (a[ARG_PARTITION] != NULL && a[ARG_PARTITION] != Py_None) {
-        if (!PyLong_Check(a[ARG_PARTITION]) || PyBool_Check(a[ARG_PARTITION])) {
-            PyErr_Format(PyExc_TypeError, "partition must be int, not %.100s",
-                         Py_TYPE(a[ARG_PARTITION])->tp_name);
-            return NULL;
-        }
-        partition = PyLong_AsLong(a[ARG_PARTITION]);
-        if ((partition == -1 && PyErr_Occurred()) || partition < -1 ||
-            partition > INT32_MAX) {
-            PyErr_Clear();
-            PyErr_SetString(PyExc_ValueError,
-                            "partition must be -1 (any) or a partition "
-                            "number >= 0");
-            return NULL;
-        }
-    }
-    long long timestamp = 0;
-    if (a[ARG_TIMESTAMP] != NULL && a[ARG_TIMESTAMP] != Py_None) {
-        if (!PyLong_Check(a[ARG_TIMESTAMP]) || PyBool_Check(a[ARG_TIMESTAMP])) {
-            PyErr_Format(PyExc_TypeError,
-                         "timestamp must be int (milliseconds since the "
-                         "epoch), not %.100s",
-                         Py_TYPE(a[ARG_TIMESTAMP])->tp_name);
-            return NULL;
-        }
-        timestamp = PyLong_AsLongLong(a[ARG_TIMESTAMP]);
-        if ((timestamp == -1 && PyErr_Occurred()) || timestamp < 0) {
-            PyErr_Clear();
-            PyErr_SetString(PyExc_ValueError,
-                            "timestamp must be >= 0 milliseconds since the "
-                            "epoch (0: now)");
-            return NULL;
-        }
-    }
-    PyObject *cb = a[ARG_ON_DELIVERY];
-    if (cb == Py_None) {
-        cb = NULL;
-    }
-    if (cb != NULL && !PyCallable_Check(cb)) {
-        PyErr_Format(PyExc_TypeError,
-                     "on_delivery must be callable or None, not %.100s",
-                     Py_TYPE(cb)->tp_name);
-        return NULL;
-    }
-    int poll_thread = 0;
-    if (nowait && a[ARG_DISPATCH] != NULL) {
-        PyObject *disp = a[ARG_DISPATCH];
-        if (!PyUnicode_Check(disp)) {
-            PyErr_Format(PyExc_TypeError,
-                         "dispatch must be 'loop' or 'poll_thread', not "
-                         "%.100s",
-                         Py_TYPE(disp)->tp_name);
-            return NULL;
-        }
-        if (PyUnicode_Compare(disp, st->str_poll_thread) == 0) {
-            poll_thread = 1;
-        }
-        else if (PyUnicode_Compare(disp, st->str_loop) != 0) {
-            if (!PyErr_Occurred()) {
-                PyErr_Format(PyExc_ValueError,
-                             "dispatch must be 'loop' or 'poll_thread', not "
-                             "%R",
-                             disp);
-            }
-            return NULL;
-        }
-    }
-    MessageObject *m = akc_message_new(st);
-    if (m == NULL) {
-        return NULL;
-    }
-    m->topic = Py_NewRef(topic);
-    m->partition = (int32_t)partition;
-    m->timestamp = timestamp;
-    m->on_delivery = Py_XNewRef(cb);
-    m->dispatch_poll_thread = (char)poll_thread;
-    if (akc_payload_take(a[ARG_VALUE], "value", &m->value) < 0 ||
-        akc_payload_take(a[ARG_KEY], "key", &m->key) < 0 ||
-        akc_headers_build(a[ARG_HEADERS], &m->headers, &m->c_headers) < 0) {
-        Py_DECREF(m);
-        return NULL;
-    }
-    return m;
-}
-
-/* Hands m to librdkafka or to the overflow queue.  Returns 0 or -1 with
- * an exception (KafkaException for librdkafka's refusals). */
-static int
-producer_enqueue(ProducerObject *self, MessageObject *m)
-{
-    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__QUEUE_FULL;
-    /* With messages already waiting, going straight in would overtake
-     * them. */
-    if (self->ovf_len == 0 && producer_send(self, m, &err) < 0) {
-        return -1;
-    }
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        return 0;
-    }
-    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-        akc_raise(self->st, err, NULL);
-        return -1;
-    }
-    /* Backpressure: wait (in produce order) for delivery reports to make
-     * room, at most message.timeout.ms, and at most ovf_max messages. */
-    if (self->ovf_len >= self->ovf_max) {
-        PyObject *reason = PyUnicode_FromFormat(
-            "local queue full: librdkafka's queue "
-            "(queue.buffering.max.messages/kbytes) is full and %zd more "
-            "messages are already waiting for room; await the futures or "
-            "flush() before producing more",
-            self->ovf_len);
-        akc_raise(self->st, RD_KAFKA_RESP_ERR__QUEUE_FULL,
-                  reason ? PyUnicode_AsUTF8(reason) : NULL);
-        Py_XDECREF(reason);
-        return -1;
-    }
-    m->deadline_ms = akc_now_ms() + self->message_timeout_ms;
-    if (overflow_push(self, m) < 0) {
-        return -1;
-    }
-    producer_update_tick(self);
-    return 0;
-}
 
 static PyObject *
 producer_produce_common(ProducerObject *self, PyObject *const *args,
@@ -718,7 +354,7 @@ producer_produce_common(ProducerObject *self, PyObject *const *args,
         producer_check_loop(self, method) < 0) {
         return NULL;
     }
-    MessageObject *m = producer_build_message(self, a, nowait);
+    MessageObject *m = akc_producer_build_message(self, a, nowait);
     if (m == NULL) {
         return NULL;
     }
@@ -731,7 +367,7 @@ producer_produce_common(ProducerObject *self, PyObject *const *args,
         }
         m->future = Py_NewRef(fut);
     }
-    if (producer_enqueue(self, m) < 0) {
+    if (akc_producer_enqueue(self, m) < 0) {
         /* Never handed over: drop the future quietly (nobody has it). */
         Py_CLEAR(m->future);
         Py_DECREF(m);
@@ -799,7 +435,7 @@ producer_flush(ProducerObject *self, PyObject *const *args, Py_ssize_t nargs,
     if (producer_check_loop(self, "flush") < 0) {
         return NULL;
     }
-    Py_ssize_t remaining = producer_pending_count(self);
+    Py_ssize_t remaining = akc_producer_pending(self);
     if (remaining == 0 || ms == 0) {
         PyObject *r = PyLong_FromSsize_t(remaining);
         if (r == NULL) {
@@ -822,7 +458,7 @@ producer_flush(ProducerObject *self, PyObject *const *args, Py_ssize_t nargs,
         return NULL;
     }
     Py_DECREF(w);
-    producer_update_tick(self);
+    akc_producer_update_tick(self);
     return fut;
 }
 
@@ -833,7 +469,7 @@ producer_purge(ProducerObject *self, PyObject *Py_UNUSED(ignored))
         return NULL;
     }
     while (self->ovf_len > 0) {
-        producer_fail(self, overflow_pop(self), RD_KAFKA_RESP_ERR__PURGE_QUEUE,
+        akc_producer_fail(self, akc_overflow_pop(self), RD_KAFKA_RESP_ERR__PURGE_QUEUE,
                       "purged before it could be queued");
     }
     rd_kafka_resp_err_t err = rd_kafka_purge(
@@ -899,7 +535,7 @@ producer_close(ProducerObject *self, PyObject *const *args, Py_ssize_t nargs,
         self->close_flush_deadline = now + ms - purge;
         self->close_deadline = now + ms;
     }
-    producer_update_tick(self);
+    akc_producer_update_tick(self);
     return fut;
 }
 
@@ -924,7 +560,7 @@ producer_aexit(ProducerObject *self, PyObject *const *args, Py_ssize_t nargs)
 static Py_ssize_t
 producer_len(ProducerObject *self)
 {
-    return producer_pending_count(self);
+    return akc_producer_pending(self);
 }
 
 /* ---- construction and teardown ----------------------------------- */
@@ -1079,7 +715,7 @@ producer_dealloc(ProducerObject *self)
     }
     if (self->state != AKC_CLOSED && self->rk != NULL &&
         self->dispatcher != NULL) {
-        Py_ssize_t left = producer_pending_count(self);
+        Py_ssize_t left = akc_producer_pending(self);
         if (left > 0) {
             akc_dispatcher_logf(self->dispatcher, LOG_WARNING,
                                 "aiokafka_c: an AIOProducer was garbage-"

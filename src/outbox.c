@@ -1,0 +1,380 @@
+/* The producer's outbox: turning produce() arguments into a message and
+ * handing it to librdkafka.
+ *
+ * Each message handed over is on the in-flight list, which owns the one
+ * reference librdkafka's opaque stands for; a message librdkafka has no
+ * room for waits, in produce order, in the overflow ring until delivery
+ * reports free some.  Everything here runs with the GIL held: on the loop
+ * thread (produce) or on the poll thread (draining after a batch). */
+#include "outbox.h"
+#include "errors.h"
+#include "payload.h"
+
+#define TICK_MS 10
+
+void
+akc_inflight_link(ProducerObject *self, MessageObject *m)
+{
+    Py_INCREF(m);
+    m->prev = NULL;
+    m->next = self->inflight;
+    if (self->inflight != NULL) {
+        self->inflight->prev = m;
+    }
+    self->inflight = m;
+    self->ninflight++;
+}
+
+/* Removes m; the caller inherits the list's reference. */
+void
+akc_inflight_unlink(ProducerObject *self, MessageObject *m)
+{
+    if (m->prev != NULL) {
+        m->prev->next = m->next;
+    }
+    else {
+        self->inflight = m->next;
+    }
+    if (m->next != NULL) {
+        m->next->prev = m->prev;
+    }
+    m->prev = m->next = NULL;
+    self->ninflight--;
+}
+
+static int
+overflow_push(ProducerObject *self, MessageObject *m)
+{
+    if (self->ovf_len == self->ovf_cap) {
+        Py_ssize_t cap = self->ovf_cap ? self->ovf_cap * 2 : 64;
+        MessageObject **buf = PyMem_Malloc(sizeof(*buf) * (size_t)cap);
+        if (buf == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < self->ovf_len; i++) {
+            buf[i] = self->ovf[(self->ovf_head + i) % self->ovf_cap];
+        }
+        PyMem_Free(self->ovf);
+        self->ovf = buf;
+        self->ovf_cap = cap;
+        self->ovf_head = 0;
+    }
+    self->ovf[(self->ovf_head + self->ovf_len) % self->ovf_cap] =
+        (MessageObject *)Py_NewRef(m);
+    self->ovf_len++;
+    return 0;
+}
+
+/* Returns the oldest waiting message (the queue's reference). */
+MessageObject *
+akc_overflow_pop(ProducerObject *self)
+{
+    MessageObject *m = self->ovf[self->ovf_head];
+    self->ovf_head = (self->ovf_head + 1) % self->ovf_cap;
+    self->ovf_len--;
+    return m;
+}
+
+/* Fails m (taking the reference the caller holds) and queues it for the
+ * loop.  Never raises. */
+void
+akc_producer_fail(ProducerObject *self, MessageObject *m, rd_kafka_resp_err_t code,
+              const char *reason)
+{
+    if (akc_message_set_failed(self->st, m, code, reason) < 0 ||
+        akc_dispatcher_push(self->dispatcher, (PyObject *)m) < 0) {
+        PyErr_WriteUnraisable((PyObject *)self);
+    }
+    Py_DECREF(m);
+}
+
+void
+akc_producer_update_tick(ProducerObject *self)
+{
+    akc_poller *p = self->poller;
+    if (p == NULL) {
+        return;
+    }
+    int want = self->ovf_len > 0 || self->state == AKC_CLOSING ||
+               PyList_GET_SIZE(self->flush_waiters) > 0;
+    int was = atomic_exchange(&p->tick_ms, want ? TICK_MS : 0);
+    if (want && !was && p->queue != NULL) {
+        /* The thread may be in a long wait on the queue: wake it, so that
+         * close() and flush() deadlines are checked from now on. */
+        rd_kafka_queue_yield(p->queue);
+    }
+}
+
+static void
+topic_capsule_destroy(PyObject *capsule)
+{
+    rd_kafka_topic_t *rkt = PyCapsule_GetPointer(capsule, "rd_kafka_topic_t");
+    if (rkt != NULL) {
+        rd_kafka_topic_destroy(rkt);
+    }
+}
+
+/* Returns the cached topic handle for name (borrowed), creating it.  NULL
+ * with an exception set on failure. */
+static rd_kafka_topic_t *
+producer_topic(ProducerObject *self, PyObject *name)
+{
+    PyObject *cap = PyDict_GetItemWithError(self->topics, name);
+    if (cap != NULL) {
+        return PyCapsule_GetPointer(cap, "rd_kafka_topic_t");
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    const char *s = PyUnicode_AsUTF8(name);
+    if (s == NULL) {
+        return NULL;
+    }
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(self->rk, s, NULL);
+    if (rkt == NULL) {
+        rd_kafka_resp_err_t err = rd_kafka_last_error();
+        akc_raise(self->st,
+                  err ? err : RD_KAFKA_RESP_ERR__INVALID_ARG,
+                  "invalid topic name");
+        return NULL;
+    }
+    cap = PyCapsule_New(rkt, "rd_kafka_topic_t", topic_capsule_destroy);
+    if (cap == NULL) {
+        rd_kafka_topic_destroy(rkt);
+        return NULL;
+    }
+    int rc = PyDict_SetItem(self->topics, name, cap);
+    Py_DECREF(cap);
+    return rc < 0 ? NULL : rkt;
+}
+
+/* Enqueues m in librdkafka; on success the in-flight list owns a
+ * reference to m and librdkafka its headers.  Returns -1 with a Python
+ * exception set, else 0 with librdkafka's verdict in *errp (its local
+ * error codes are negative, so they cannot share the return value). */
+static int
+producer_send(ProducerObject *self, MessageObject *m,
+              rd_kafka_resp_err_t *errp)
+{
+    rd_kafka_topic_t *rkt = producer_topic(self, m->topic);
+    if (rkt == NULL) {
+        return -1;
+    }
+    const void *val, *key;
+    size_t vlen, klen;
+    if (akc_payload_buffer(m->value, &val, &vlen) < 0 ||
+        akc_payload_buffer(m->key, &key, &klen) < 0) {
+        return -1;
+    }
+    rd_kafka_resp_err_t err;
+    /* No RD_KAFKA_MSG_F_COPY: m keeps the immutable bytes/str alive until
+     * the delivery report.  Headers go as a built list (RD_KAFKA_V_HEADERS):
+     * librdkafka 2.0.2 double-frees RD_KAFKA_V_HEADER entries when the
+     * partitioner fails. */
+    if (m->c_headers != NULL) {
+        err = rd_kafka_producev(
+            self->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(m->partition),
+            RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_KEY(key, klen),
+            RD_KAFKA_V_TIMESTAMP(m->timestamp), RD_KAFKA_V_OPAQUE(m),
+            RD_KAFKA_V_HEADERS(m->c_headers), RD_KAFKA_V_END);
+    }
+    else {
+        err = rd_kafka_producev(
+            self->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(m->partition),
+            RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_KEY(key, klen),
+            RD_KAFKA_V_TIMESTAMP(m->timestamp), RD_KAFKA_V_OPAQUE(m),
+            RD_KAFKA_V_END);
+    }
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        m->c_headers = NULL;
+        akc_inflight_link(self, m);
+    }
+    *errp = err;
+    return 0;
+}
+
+/* Moves waiting messages into librdkafka while it has room; fails those
+ * that waited longer than message.timeout.ms.  GIL held. */
+void
+akc_producer_drain_overflow(ProducerObject *self)
+{
+    int64_t now = self->ovf_len ? akc_now_ms() : 0;
+    while (self->ovf_len > 0 && self->rk != NULL) {
+        MessageObject *m = self->ovf[self->ovf_head];
+        if (now > m->deadline_ms) {
+            akc_producer_fail(self, akc_overflow_pop(self),
+                          RD_KAFKA_RESP_ERR__MSG_TIMED_OUT,
+                          "the local queue stayed full for "
+                          "message.timeout.ms");
+            continue;
+        }
+        rd_kafka_resp_err_t err;
+        int rc = producer_send(self, m, &err);
+        if (rc == 0 && err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            break;
+        }
+        m = akc_overflow_pop(self);
+        if (rc < 0) {
+            PyObject *exc = akc_take_exception();
+            PyObject *text = exc ? PyObject_Str(exc) : NULL;
+            const char *s = text ? PyUnicode_AsUTF8(text) : NULL;
+            PyErr_Clear();
+            akc_producer_fail(self, m, RD_KAFKA_RESP_ERR__FAIL, s);
+            Py_XDECREF(text);
+            Py_XDECREF(exc);
+        }
+        else if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            akc_producer_fail(self, m, err, NULL);
+        }
+        else {
+            Py_DECREF(m);
+        }
+    }
+}
+
+/* Messages not yet reported: in librdkafka or waiting for room.  Exact,
+ * unlike rd_kafka_outq_len(), which also counts queued events. */
+Py_ssize_t
+akc_producer_pending(ProducerObject *self)
+{
+    return self->ninflight + self->ovf_len;
+}
+
+/* Hands m to librdkafka or to the overflow queue.  Returns 0 or -1 with
+ * an exception (KafkaException for librdkafka's refusals). */
+int
+akc_producer_enqueue(ProducerObject *self, MessageObject *m)
+{
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__QUEUE_FULL;
+    /* With messages already waiting, going straight in would overtake
+     * them. */
+    if (self->ovf_len == 0 && producer_send(self, m, &err) < 0) {
+        return -1;
+    }
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return 0;
+    }
+    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        akc_raise(self->st, err, NULL);
+        return -1;
+    }
+    /* Backpressure: wait (in produce order) for delivery reports to make
+     * room, at most message.timeout.ms, and at most ovf_max messages. */
+    if (self->ovf_len >= self->ovf_max) {
+        PyObject *reason = PyUnicode_FromFormat(
+            "local queue full: librdkafka's queue "
+            "(queue.buffering.max.messages/kbytes) is full and %zd more "
+            "messages are already waiting for room; await the futures or "
+            "flush() before producing more",
+            self->ovf_len);
+        akc_raise(self->st, RD_KAFKA_RESP_ERR__QUEUE_FULL,
+                  reason ? PyUnicode_AsUTF8(reason) : NULL);
+        Py_XDECREF(reason);
+        return -1;
+    }
+    m->deadline_ms = akc_now_ms() + self->message_timeout_ms;
+    if (overflow_push(self, m) < 0) {
+        return -1;
+    }
+    akc_producer_update_tick(self);
+    return 0;
+}
+
+/* Builds the message for produce()/produce_nowait() from parsed
+ * arguments.  Returns a new message or NULL with an exception. */
+MessageObject *
+akc_producer_build_message(ProducerObject *self, PyObject **a, int nowait)
+{
+    akc_state *st = self->st;
+    PyObject *topic = a[ARG_TOPIC];
+    if (!PyUnicode_Check(topic)) {
+        PyErr_Format(PyExc_TypeError, "topic must be str, not %.100s",
+                     Py_TYPE(topic)->tp_name);
+        return NULL;
+    }
+    long partition = RD_KAFKA_PARTITION_UA;
+    if (a[ARG_PARTITION] != NULL && a[ARG_PARTITION] != Py_None) {
+        if (!PyLong_Check(a[ARG_PARTITION]) || PyBool_Check(a[ARG_PARTITION])) {
+            PyErr_Format(PyExc_TypeError, "partition must be int, not %.100s",
+                         Py_TYPE(a[ARG_PARTITION])->tp_name);
+            return NULL;
+        }
+        partition = PyLong_AsLong(a[ARG_PARTITION]);
+        if ((partition == -1 && PyErr_Occurred()) || partition < -1 ||
+            partition > INT32_MAX) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_ValueError,
+                            "partition must be -1 (any) or a partition "
+                            "number >= 0");
+            return NULL;
+        }
+    }
+    long long timestamp = 0;
+    if (a[ARG_TIMESTAMP] != NULL && a[ARG_TIMESTAMP] != Py_None) {
+        if (!PyLong_Check(a[ARG_TIMESTAMP]) || PyBool_Check(a[ARG_TIMESTAMP])) {
+            PyErr_Format(PyExc_TypeError,
+                         "timestamp must be int (milliseconds since the "
+                         "epoch), not %.100s",
+                         Py_TYPE(a[ARG_TIMESTAMP])->tp_name);
+            return NULL;
+        }
+        timestamp = PyLong_AsLongLong(a[ARG_TIMESTAMP]);
+        if ((timestamp == -1 && PyErr_Occurred()) || timestamp < 0) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_ValueError,
+                            "timestamp must be >= 0 milliseconds since the "
+                            "epoch (0: now)");
+            return NULL;
+        }
+    }
+    PyObject *cb = a[ARG_ON_DELIVERY];
+    if (cb == Py_None) {
+        cb = NULL;
+    }
+    if (cb != NULL && !PyCallable_Check(cb)) {
+        PyErr_Format(PyExc_TypeError,
+                     "on_delivery must be callable or None, not %.100s",
+                     Py_TYPE(cb)->tp_name);
+        return NULL;
+    }
+    int poll_thread = 0;
+    if (nowait && a[ARG_DISPATCH] != NULL) {
+        PyObject *disp = a[ARG_DISPATCH];
+        if (!PyUnicode_Check(disp)) {
+            PyErr_Format(PyExc_TypeError,
+                         "dispatch must be 'loop' or 'poll_thread', not "
+                         "%.100s",
+                         Py_TYPE(disp)->tp_name);
+            return NULL;
+        }
+        if (PyUnicode_Compare(disp, st->str_poll_thread) == 0) {
+            poll_thread = 1;
+        }
+        else if (PyUnicode_Compare(disp, st->str_loop) != 0) {
+            if (!PyErr_Occurred()) {
+                PyErr_Format(PyExc_ValueError,
+                             "dispatch must be 'loop' or 'poll_thread', not "
+                             "%R",
+                             disp);
+            }
+            return NULL;
+        }
+    }
+    MessageObject *m = akc_message_new(st);
+    if (m == NULL) {
+        return NULL;
+    }
+    m->topic = Py_NewRef(topic);
+    m->partition = (int32_t)partition;
+    m->timestamp = timestamp;
+    m->on_delivery = Py_XNewRef(cb);
+    m->dispatch_poll_thread = (char)poll_thread;
+    if (akc_payload_take(a[ARG_VALUE], "value", &m->value) < 0 ||
+        akc_payload_take(a[ARG_KEY], "key", &m->key) < 0 ||
+        akc_headers_build(a[ARG_HEADERS], &m->headers, &m->c_headers) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
