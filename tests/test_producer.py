@@ -541,3 +541,48 @@ def test_kafka_error_api() -> None:
     assert exc.args[0] is err
     assert "Message timed out" in str(exc)
     assert issubclass(KafkaException, Exception)
+
+
+# ---- a real broker that goes away ------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_real_broker_going_down_fails_clearly_then_recovers(
+    tmp_path: Any,
+) -> None:
+    """A broker of our own, stopped under a live producer: futures fail
+    with a clear KafkaException within message.timeout.ms, close() stays
+    bounded, and after a restart producing works again."""
+    from tests.kafkabroker import KafkaBroker
+
+    broker = KafkaBroker(tmp_path / "broker")
+    bootstrap = await asyncio.to_thread(broker.start)
+    try:
+        conf = {
+            "bootstrap.servers": bootstrap,
+            "linger.ms": 0,
+            "message.timeout.ms": 3000,
+            "reconnect.backoff.max.ms": 200,
+        }
+        p = AIOProducer(conf)
+        first = await p.produce("down-test", b"before")
+        assert first.error() is None
+
+        await asyncio.to_thread(broker.stop_broker_process)
+        with pytest.raises(KafkaException) as info:
+            await asyncio.wait_for(p.produce("down-test", b"during"), 60)
+        err = info.value.args[0]
+        assert err.code() == KafkaError._MSG_TIMED_OUT
+        assert "timed out" in err.str()
+
+        stuck = [p.produce("down-test", b"stuck") for _ in range(20)]
+        await asyncio.wait_for(p.close(timeout=1.0), 30)
+        assert all(isinstance(f.exception(), KafkaException) for f in stuck)
+
+        await asyncio.to_thread(broker.restart)
+        async with AIOProducer(conf) as p2:
+            again = await asyncio.wait_for(p2.produce("down-test", b"after"),
+                                           60)
+            assert again.error() is None and (again.offset() or 0) >= 1
+    finally:
+        await asyncio.to_thread(broker.stop)

@@ -122,6 +122,15 @@ def _require_tool(name: str, hint: str) -> str:
     return path
 
 
+def _child_env() -> dict[str, str]:
+    """The environment for java and maven: ours, less LD_PRELOAD (the
+    AddressSanitizer test leg preloads libasan, which must not reach a
+    JVM)."""
+    env = dict(os.environ)
+    env.pop("LD_PRELOAD", None)
+    return env
+
+
 def ensure_jars() -> Path:
     """Return the directory with the broker's jars, fetching them if needed.
 
@@ -158,6 +167,7 @@ def ensure_jars() -> Path:
             ]
             res = subprocess.run(
                 cmd,
+                env=_child_env(),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -572,6 +582,7 @@ class KafkaBroker:
         )
         res = subprocess.run(
             cmd,
+            env=_child_env(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -606,6 +617,7 @@ class KafkaBroker:
         with open(self.stdout_path, "ab") as out:
             self._proc = subprocess.Popen(
                 cmd,
+                env=_child_env(),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
