@@ -10,6 +10,7 @@
  * that came before them. */
 #include "producer.h"
 #include "outbox.h"
+#include "mock.h"
 #include "conf.h"
 #include "errors.h"
 #include "payload.h"
@@ -787,6 +788,15 @@ static PyMethodDef producer_methods[] = {
      "close($self, /, timeout=None)\n--\n\n"
      "Start closing now: flush (up to timeout seconds), fail what is left, "
      "stop the poll thread.  Returns an awaitable; idempotent."},
+    {"_mock_push_errors", (PyCFunction)(void (*)(void))akc_mock_push_errors,
+     METH_FASTCALL | METH_KEYWORDS,
+     "_mock_push_errors($self, /, errors, api_key=0)\n--\n\n"
+     "Tests only: the next requests of api_key (0: Produce) to the embedded "
+     "mock cluster fail with these error codes."},
+    {"_mock_set_broker_up", (PyCFunction)(void (*)(void))akc_mock_set_broker_up,
+     METH_FASTCALL,
+     "_mock_set_broker_up($self, broker_id, up, /)\n--\n\n"
+     "Tests only: take a broker of the embedded mock cluster down or up."},
     {"__aenter__", (PyCFunction)producer_aenter, METH_NOARGS, NULL},
     {"__aexit__", (PyCFunction)(void (*)(void))producer_aexit, METH_FASTCALL,
      NULL},
