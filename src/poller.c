@@ -398,6 +398,22 @@ akc_poller_start(akc_poller *p, PyObject *client, rd_kafka_t *rk,
     return 0;
 }
 
+/* Joins the thread if it still runs, releases the handle and frees p. */
+static void
+poller_join_and_free(akc_poller *p)
+{
+    if (p->started) {
+        Py_BEGIN_ALLOW_THREADS
+        pthread_join(p->thread, NULL);
+        Py_END_ALLOW_THREADS
+        p->started = 0;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    poller_destroy_handle(p);
+    Py_END_ALLOW_THREADS
+    poller_free(p);
+}
+
 void
 akc_poller_destroy(akc_poller *p)
 {
@@ -414,31 +430,13 @@ akc_poller_destroy(akc_poller *p)
         pthread_detach(p->thread);
         return;
     }
-    if (p->started) {
-        Py_BEGIN_ALLOW_THREADS
-        pthread_join(p->thread, NULL);
-        Py_END_ALLOW_THREADS
-        p->started = 0;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    poller_destroy_handle(p);
-    Py_END_ALLOW_THREADS
-    poller_free(p);
+    poller_join_and_free(p);
 }
 
 void
 akc_poller_join(akc_poller *p)
 {
-    if (p->started) {
-        Py_BEGIN_ALLOW_THREADS
-        pthread_join(p->thread, NULL);
-        Py_END_ALLOW_THREADS
-        p->started = 0;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    poller_destroy_handle(p);
-    Py_END_ALLOW_THREADS
-    poller_free(p);
+    poller_join_and_free(p);
 }
 
 int
