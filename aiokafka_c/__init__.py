@@ -18,14 +18,14 @@ from ._core import (
 )
 
 __all__ = [
+    "TIMESTAMP_CREATE_TIME",
+    "TIMESTAMP_LOG_APPEND_TIME",
+    "TIMESTAMP_NOT_AVAILABLE",
     "AIOProducer",
     "KafkaError",
     "KafkaException",
     "Message",
     "ThrottleEvent",
-    "TIMESTAMP_CREATE_TIME",
-    "TIMESTAMP_LOG_APPEND_TIME",
-    "TIMESTAMP_NOT_AVAILABLE",
     "librdkafka_version",
 ]
 __version__ = "0.1.0"

@@ -15,7 +15,7 @@ README = (ROOT / "README.rst").read_text()
 def python_blocks() -> list[str]:
     blocks = []
     for m in re.finditer(
-        r"^\.\. code-block:: python\n\n((?:    .*\n|\n)+)", README, re.M
+        r"^\.\. code-block:: python\n\n((?:    .*\n|\n)+)", README, re.MULTILINE
     ):
         lines = m.group(1).splitlines()
         blocks.append("\n".join(line[4:] for line in lines) + "\n")
@@ -42,7 +42,7 @@ def test_usage_example_runs_against_the_broker(kafka_bootstrap: str) -> None:
 
 
 def test_the_two_commands_are_what_ci_runs() -> None:
-    commands = re.findall(r"^    (bash scripts/\S+)$", README, re.M)
+    commands = re.findall(r"^    (bash scripts/\S+)$", README, re.MULTILINE)
     assert commands == ["bash scripts/run.sh", "bash scripts/test.sh"]
     ci = (ROOT / ".ci" / "run").read_text()
     assert "bash scripts/test.sh\n" in ci
