@@ -182,18 +182,32 @@ error:
 void
 akc_dispatcher_call_user(DispatcherObject *d, PyObject *cb,
                          PyObject *const *args, size_t nargs,
-                         const char *what)
+                         const char *what, int on_loop)
 {
     PyObject *r = PyObject_Vectorcall(cb, args, nargs, NULL);
-    if (r != NULL && Py_TYPE(r) != &_PyNone_Type && d->loop != NULL) {
+    if (r != NULL && r != Py_None) {
         int is_coro = 0;
         PyObject *c = PyObject_CallOneArg(d->st->iscoroutine, r);
         if (c != NULL) {
             is_coro = PyObject_IsTrue(c);
             Py_DECREF(c);
         }
-        if (c == NULL || is_coro < 0 ||
-            (is_coro && dispatcher_track_task(d, r) < 0)) {
+        if (is_coro > 0 && (!on_loop || d->loop == NULL)) {
+            /* Tasks can only be made on the loop thread. */
+            PyObject *closed = PyObject_CallMethod(r, "close", NULL);
+            Py_XDECREF(closed);
+            Py_CLEAR(r);
+            if (!PyErr_Occurred()) {
+                PyErr_Format(PyExc_TypeError,
+                             "%s returned a coroutine, but it runs on the "
+                             "native poll thread (dispatch='poll_thread'), "
+                             "where nothing can await it; use a plain "
+                             "function there",
+                             what);
+            }
+        }
+        else if (c == NULL || is_coro < 0 ||
+                 (is_coro && dispatcher_track_task(d, r) < 0)) {
             Py_CLEAR(r);
         }
     }
@@ -286,7 +300,7 @@ dispatcher_deliver(DispatcherObject *d, MessageObject *m)
     }
     if (cb != NULL) {
         PyObject *args[2] = {m->error ? m->error : Py_None, (PyObject *)m};
-        akc_dispatcher_call_user(d, cb, args, 2, "on_delivery callback");
+        akc_dispatcher_call_user(d, cb, args, 2, "on_delivery callback", 1);
         Py_DECREF(cb);
     }
     if (!observed && m->error != NULL) {
@@ -320,7 +334,7 @@ dispatcher_handle_item(DispatcherObject *d, PyObject *item)
     switch (kind) {
     case AKC_ITEM_ERROR:
         if (d->error_cb != NULL) {
-            akc_dispatcher_call_user(d, d->error_cb, &a, 1, "error_cb");
+            akc_dispatcher_call_user(d, d->error_cb, &a, 1, "error_cb", 1);
         }
         else {
             PyObject *text = PyObject_Repr(a);
@@ -332,13 +346,13 @@ dispatcher_handle_item(DispatcherObject *d, PyObject *item)
         break;
     case AKC_ITEM_STATS:
         if (d->stats_cb != NULL) {
-            akc_dispatcher_call_user(d, d->stats_cb, &a, 1, "stats_cb");
+            akc_dispatcher_call_user(d, d->stats_cb, &a, 1, "stats_cb", 1);
         }
         break;
     case AKC_ITEM_THROTTLE:
         if (d->throttle_cb != NULL) {
             akc_dispatcher_call_user(d, d->throttle_cb, &a, 1,
-                                     "throttle_cb");
+                                     "throttle_cb", 1);
         }
         break;
     case AKC_ITEM_LOG:
@@ -361,7 +375,7 @@ dispatcher_handle_item(DispatcherObject *d, PyObject *item)
         break;
     }
     case AKC_ITEM_CALL:
-        akc_dispatcher_call_user(d, a, NULL, 0, "internal callback");
+        akc_dispatcher_call_user(d, a, NULL, 0, "internal callback", 1);
         break;
     }
     if (PyErr_Occurred()) {

@@ -71,12 +71,13 @@ void akc_dispatcher_log(DispatcherObject *d, int level, PyObject *msg,
 void akc_dispatcher_logf(DispatcherObject *d, int level, const char *fmt,
                          ...);
 
-/* Calls a user callback with args; a returned coroutine becomes a task
- * on the loop; an exception is logged, never propagated.  Any thread,
- * GIL held (coroutines only on the loop thread). */
+/* Calls a user callback with args; an exception is logged, never
+ * propagated.  A returned coroutine becomes a task when on_loop (the loop
+ * thread); elsewhere it is closed and logged as an error.  Any thread,
+ * GIL held. */
 void akc_dispatcher_call_user(DispatcherObject *d, PyObject *cb,
                               PyObject *const *args, size_t nargs,
-                              const char *what);
+                              const char *what, int on_loop);
 
 /* Returns a new future on the bound loop, or NULL with an exception. */
 PyObject *akc_dispatcher_new_future(DispatcherObject *d);

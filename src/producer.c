@@ -67,7 +67,7 @@ producer_on_events(PyObject *client, akc_poller *p, rd_kafka_event_t **evs,
                     PyObject *args[2] = {m->error ? m->error : Py_None,
                                          (PyObject *)m};
                     akc_dispatcher_call_user(d, cb, args, 2,
-                                             "on_delivery callback");
+                                             "on_delivery callback", 0);
                     Py_DECREF(cb);
                 }
                 else if (m->future != NULL || m->on_delivery != NULL ||

@@ -586,3 +586,21 @@ async def test_real_broker_going_down_fails_clearly_then_recovers(
             assert again.error() is None and (again.offset() or 0) >= 1
     finally:
         await asyncio.to_thread(broker.stop)
+
+
+@pytest.mark.asyncio
+async def test_async_callback_on_poll_thread_is_refused_clearly(
+    conf: dict[str, Any], topic: str
+) -> None:
+    logger, records = recording_logger("test.poll-async")
+
+    async def cb(err: KafkaError | None, msg: Message) -> None:
+        raise AssertionError("never awaited, never run")
+
+    async with AIOProducer({**conf, "logger": logger}) as p:
+        p.produce_nowait(topic, b"x", on_delivery=cb, dispatch="poll_thread")
+        assert await p.flush(30) == 0
+        await wait_until(lambda: records.records, what="the error log")
+    [rec] = records.records
+    assert rec.exc_info is not None
+    assert "poll thread" in str(rec.exc_info[1])
