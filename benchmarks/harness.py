@@ -131,7 +131,7 @@ def build_extension() -> tuple[bool, str]:
     return True, " ".join(cmd[1:])
 
 
-def tree_revision() -> Optional[str]:
+def tree_revision() -> str | None:
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"],
                              check=True, cwd=ROOT, capture_output=True,

@@ -380,6 +380,13 @@ def markdown(result: dict[str, Any], charts: list[str] = ()) -> str:
                     cells.append(cell)
                 rows.append([f"/{ep} {desc}"] + cells)
             out += [_table(["endpoint"] + [f"c={c}" for c in conc], rows), ""]
+            retrans = sum(p.get("tcp_retrans") or 0
+                          for p in app.get("points", []))
+            if retrans:
+                out += [f"TCP retransmissions on loopback during this app's "
+                        f"runs: {retrans} (each stalls a request ≥ 200 ms: "
+                        "the p99 tails at high concurrency are the VM's, "
+                        "not the app's).", ""]
             if app.get("unsupported"):
                 for ep, why in app["unsupported"].items():
                     out.append(f"- /{ep}: {why}")

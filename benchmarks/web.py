@@ -110,12 +110,26 @@ def _env(extra: dict[str, str],
     return env, cwd
 
 
+def tcp_retrans_segs() -> int | None:
+    """The kernel's TCP RetransSegs counter: on loopback, retransmissions
+    mean stalls (a 200 ms+ RTO each), which is what heavy p99 tails on a
+    busy VM usually are."""
+    try:
+        lines = [ln.split() for ln in Path("/proc/net/snmp").read_text()
+                 .splitlines() if ln.startswith("Tcp:")]
+        return int(lines[1][lines[0].index("RetransSegs")])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def wrk(port: int, path: str, conc: int, seconds: float) -> dict[str, Any]:
     cmd = ["wrk", "-t1", f"-c{conc}", f"-d{max(1, round(seconds))}s",
            f"--timeout={WRK_TIMEOUT}", "-s", str(LUA),
            f"http://127.0.0.1:{port}/{path}"]
+    retrans0 = tcp_retrans_segs()
     r = subprocess.run(cmd, check=False, capture_output=True, text=True,
                        timeout=seconds + 60)
+    retrans1 = tcp_retrans_segs()
     for line in r.stdout.splitlines():
         if line.startswith("WRKJSON "):
             d = json.loads(line[len("WRKJSON "):])
@@ -139,6 +153,9 @@ def wrk(port: int, path: str, conc: int, seconds: float) -> dict[str, Any]:
                 "non2xx": errs["status"],
                 "socket_errors": errs["connect"] + errs["read"]
                 + errs["write"] + errs["timeout"],
+                "tcp_retrans": (retrans1 - retrans0
+                                if retrans0 is not None
+                                and retrans1 is not None else None),
             }
     raise RuntimeError(f"wrk produced no summary (exit {r.returncode}): "
                        f"{r.stderr.strip()[-500:]}")
@@ -262,8 +279,10 @@ def run_web(plan: _plan.Plan, bootstrap: str, available: list[str],
                 app.wait_ready()
                 endpoints = [e for e in ENDPOINTS
                              if e not in UNSUPPORTED.get(name, {})]
-                for ep in _plan.alternate(endpoints, rep + i):
-                    for conc in plan.web_concurrency:
+                # Concurrency outside, endpoints inside (alternating): the
+                # endpoints compared at one concurrency run close in time.
+                for k, conc in enumerate(plan.web_concurrency):
+                    for ep in _plan.alternate(endpoints, rep + i + k):
                         if plan.web_warmup_seconds > 0:
                             wrk(app.port, ep, conc, plan.web_warmup_seconds)
                         point = wrk(app.port, ep, conc, plan.web_seconds)
@@ -276,7 +295,9 @@ def run_web(plan: _plan.Plan, bootstrap: str, available: list[str],
                             + (f", {point['non2xx']} non-2xx"
                                if point["non2xx"] else "")
                             + (f", {point['socket_errors']} socket errors"
-                               if point["socket_errors"] else ""))
+                               if point["socket_errors"] else "")
+                            + (f", {point['tcp_retrans']} TCP retransmits"
+                               if point.get("tcp_retrans") else ""))
                         if not app.alive():
                             raise RuntimeError(
                                 f"uvicorn died: {app.tail()}")
@@ -293,8 +314,10 @@ def run_web(plan: _plan.Plan, bootstrap: str, available: list[str],
         for p in info["points"]:
             slot = summ.setdefault(p["endpoint"], {}).setdefault(
                 str(p["concurrency"]), {})
-            for f in ("rps", "p50_ms", "p99_ms", "non2xx", "socket_errors"):
-                slot.setdefault(f, []).append(p[f])
+            for f in ("rps", "p50_ms", "p99_ms", "non2xx", "socket_errors",
+                      "tcp_retrans"):
+                if p.get(f) is not None:
+                    slot.setdefault(f, []).append(p[f])
         info["summary"] = {
             ep: {c: {f: summarize(v) for f, v in fields.items()}
                  for c, fields in per_c.items()}
