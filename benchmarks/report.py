@@ -416,6 +416,7 @@ COLORS = {
     "aiokafka": "#2ca02c",
     "native": "#7f7f7f",
     "asyncio_floor": "#bcbd22",
+    "aiokafka_c_example": "#ff7f0e",
 }
 
 
@@ -532,9 +533,15 @@ def write_charts(
     apps = {k: a for k, a in (web.get("apps") or {}).items() if a.get("ok")}
     if apps:
         conc = web.get("concurrency", [])
-        fig, axes = plt.subplots(1, len(apps) + 1,
-                                 figsize=(4.2 * (len(apps) + 1), 4.2),
-                                 squeeze=False, sharey=True)
+        panels = len(apps) + 1
+        ncols = min(3, panels)
+        nrows = -(-panels // ncols)
+        fig, axes2d = plt.subplots(nrows, ncols,
+                                   figsize=(5.2 * ncols, 4.2 * nrows),
+                                   squeeze=False, sharey=True)
+        axes = [list(a for row in axes2d for a in row)]
+        for extra in axes[0][panels:]:
+            extra.set_visible(False)
         for ax, (app_name, app) in zip(axes[0], apps.items()):
             for ep, desc in WEB_ENDPOINTS.items():
                 ys = [_web_med(app, ep, c, "rps") for c in conc]
@@ -549,9 +556,10 @@ def write_charts(
             ax.set_title(WEB_LABELS.get(app_name, app_name))
             ax.set_xlabel("concurrent requests")
             ax.grid(alpha=0.3)
-        axes[0][0].set_ylabel("requests / s")
+        for row in axes2d:
+            row[0].set_ylabel("requests / s")
         axes[0][0].legend(fontsize=7)
-        ax = axes[0][-1]
+        ax = axes[0][panels - 1]
         for app_name, app in apps.items():
             ys = [_web_med(app, "items1", c, "rps") for c in conc]
             ax.plot(conc, [y if y is not None else float("nan") for y in ys],
