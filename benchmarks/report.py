@@ -353,6 +353,12 @@ def markdown(result: dict[str, Any], charts: list[str] = ()) -> str:
             f"{web.get('repeats')} repeat(s). Cells: req/s (p99 ms) "
             "[% of the same app's no-op endpoint].")
         out.append("")
+        if web.get("loop") in ("auto", "uvloop"):
+            out += ["Under uvloop an overloaded server serves some "
+                    "connections late: p99 at c ≥ 100 reaches seconds for "
+                    "every app, the no-op one included (with `--web-loop "
+                    "asyncio` p99 stays within ~2× the median). Compare "
+                    "req/s there, not p99.", ""]
         conc = web.get("concurrency", [])
         for app_name, app in (web.get("apps") or {}).items():
             out.append(f"### {WEB_LABELS.get(app_name, app_name)} — "
@@ -383,10 +389,9 @@ def markdown(result: dict[str, Any], charts: list[str] = ()) -> str:
             retrans = sum(p.get("tcp_retrans") or 0
                           for p in app.get("points", []))
             if retrans:
-                out += [f"TCP retransmissions on loopback during this app's "
-                        f"runs: {retrans} (each stalls a request ≥ 200 ms: "
-                        "the p99 tails at high concurrency are the VM's, "
-                        "not the app's).", ""]
+                out += [f"TCP retransmit counter during this app's runs: "
+                        f"{retrans} (on loopback these are tail-loss probes "
+                        "answered by DSACK, i.e. spurious, not stalls).", ""]
             if app.get("unsupported"):
                 for ep, why in app["unsupported"].items():
                     out.append(f"- /{ep}: {why}")

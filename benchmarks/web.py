@@ -111,9 +111,8 @@ def _env(extra: dict[str, str],
 
 
 def tcp_retrans_segs() -> int | None:
-    """The kernel's TCP RetransSegs counter: on loopback, retransmissions
-    mean stalls (a 200 ms+ RTO each), which is what heavy p99 tails on a
-    busy VM usually are."""
+    """The kernel's TCP RetransSegs counter, recorded per point for
+    diagnosis (on loopback these are mostly spurious tail-loss probes)."""
     try:
         lines = [ln.split() for ln in Path("/proc/net/snmp").read_text()
                  .splitlines() if ln.startswith("Tcp:")]
