@@ -5,7 +5,7 @@ Sets up what it needs (the project's real single-node Kafka broker unless
 with gcc + pkg-config), then runs each (client, scenario group, setting,
 repeat) in its own process against a fresh topic, in alternating order, and
 writes ``<out>/<date>.json``, ``<out>/<date>.md`` and PNG charts (plus
-``latest.md``).  Numbers are only comparable within one run: read the
+``latest.*`` copies).  Numbers are only comparable within one run: read the
 ratios, not the absolute values.
 """
 
@@ -613,9 +613,11 @@ def main(argv: list[str] | None = None) -> int:
     md = report.markdown(result, charts)
     md_path = out_dir / f"{name}.md"
     md_path.write_text(md)
-    # latest.md points at this run (its chart links name the dated PNGs).
-    with contextlib.suppress(OSError):
-        shutil.copyfile(md_path, out_dir / "latest.md")
+    # latest.* copies: the README links latest.md and the latest_*.png.
+    for src in [json_path, md_path, *[out_dir / c for c in charts]]:
+        latest = out_dir / src.name.replace(name, "latest", 1)
+        with contextlib.suppress(OSError):
+            shutil.copyfile(src, latest)
     log(f"wrote {json_path}, {md_path}" +
         (f", {len(charts)} charts" if charts else ""))
     print(md)

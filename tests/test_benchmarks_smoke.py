@@ -74,6 +74,7 @@ def test_structure(smoke_run: tuple[dict, str, Path]) -> None:
         assert key in result, key
     assert result["mode"] == "smoke"
     assert result["web"].get("skipped")  # no load test in smoke mode
+    assert (out / "latest.json").exists()
     assert (out / "latest.md").exists()
     [setting] = result["settings"]
     assert {"id", "value_size", "acks", "linger_ms"} <= set(setting)
