@@ -14,7 +14,8 @@ akc_callbacks_clear(akc_callbacks *cbs)
 /* Takes a Python callback property.  Returns 1 if name is one, 0 if not,
  * -1 with TypeError if its value is unusable. */
 static int
-conf_take_callback(const char *name, PyObject *value, akc_callbacks *cbs)
+conf_take_callback(akc_state *st, const char *name, PyObject *value,
+                   akc_callbacks *cbs)
 {
     PyObject **slot;
     if (strcmp(name, "error_cb") == 0) {
@@ -30,8 +31,10 @@ conf_take_callback(const char *name, PyObject *value, akc_callbacks *cbs)
         if (value == Py_None) {
             return 1;
         }
-        int has = PyObject_HasAttrString(value, "log");
-        if (!has) {
+        PyObject *log = PyObject_GetAttr(value, st->str_log);
+        if (log == NULL || !PyCallable_Check(log)) {
+            Py_XDECREF(log);
+            PyErr_Clear();
             PyErr_Format(PyExc_TypeError,
                          "config property 'logger' must be a "
                          "logging.Logger (something with a log() method), "
@@ -39,6 +42,7 @@ conf_take_callback(const char *name, PyObject *value, akc_callbacks *cbs)
                          Py_TYPE(value)->tp_name);
             return -1;
         }
+        Py_DECREF(log);
         Py_XSETREF(cbs->logger, Py_NewRef(value));
         return 1;
     }
@@ -79,61 +83,101 @@ conf_value_str(const char *name, PyObject *value)
     return NULL;
 }
 
+/* A new list of (key, value) pairs of config, or NULL with TypeError. */
+static PyObject *
+conf_items(PyObject *config)
+{
+    if (PyDict_Check(config)) {
+        return PyDict_Items(config);
+    }
+    if (PyMapping_Check(config) && !PySequence_Check(config)) {
+        PyObject *items = PyMapping_Items(config);
+        if (items != NULL) {
+            return items;
+        }
+        PyErr_Clear();
+    }
+    PyErr_Format(PyExc_TypeError,
+                 "config must be a mapping (a dict) of librdkafka "
+                 "properties, not %.100s",
+                 Py_TYPE(config)->tp_name);
+    return NULL;
+}
+
+/* Applies one (key, value) pair, both owned by the caller's snapshot.
+ * Returns 0 or -1 with an exception. */
+static int
+conf_apply(akc_state *st, rd_kafka_conf_t *conf, PyObject *pair,
+           akc_callbacks *cbs)
+{
+    if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+        PyErr_SetString(PyExc_TypeError,
+                        "config items() must give (key, value) pairs");
+        return -1;
+    }
+    PyObject *k = PyTuple_GET_ITEM(pair, 0), *v = PyTuple_GET_ITEM(pair, 1);
+    if (!PyUnicode_Check(k)) {
+        PyErr_Format(PyExc_TypeError, "config keys must be str, not %.100s",
+                     Py_TYPE(k)->tp_name);
+        return -1;
+    }
+    const char *name = PyUnicode_AsUTF8(k);
+    if (name == NULL) {
+        return -1;
+    }
+    int rc = conf_take_callback(st, name, v, cbs);
+    if (rc != 0) {
+        return rc < 0 ? -1 : 0;
+    }
+    cbs->idempotence_set |= strcmp(name, "enable.idempotence") == 0;
+    cbs->acks_set |= strcmp(name, "acks") == 0 ||
+                     strcmp(name, "request.required.acks") == 0;
+    PyObject *s = conf_value_str(name, v);
+    if (s == NULL) {
+        return -1;
+    }
+    const char *sval = PyUnicode_AsUTF8(s);
+    char errstr[512];
+    rc = 0;
+    if (sval == NULL) {
+        rc = -1;
+    }
+    else if (rd_kafka_conf_set(conf, name, sval, errstr, sizeof(errstr)) !=
+             RD_KAFKA_CONF_OK) {
+        akc_raise(st, RD_KAFKA_RESP_ERR__INVALID_ARG, errstr);
+        rc = -1;
+    }
+    Py_DECREF(s);
+    return rc;
+}
+
 rd_kafka_conf_t *
 akc_conf_build(akc_state *st, PyObject *config, akc_callbacks *cbs)
 {
     memset(cbs, 0, sizeof(*cbs));
-    if (!PyDict_Check(config)) {
-        PyErr_Format(PyExc_TypeError,
-                     "config must be a dict of librdkafka properties, not "
-                     "%.100s",
-                     Py_TYPE(config)->tp_name);
+    PyObject *items = conf_items(config);
+    if (items == NULL) {
         return NULL;
     }
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    char errstr[512];
-    Py_ssize_t pos = 0;
-    PyObject *k, *v;
-    while (PyDict_Next(config, &pos, &k, &v)) {
-        if (!PyUnicode_Check(k)) {
-            PyErr_Format(PyExc_TypeError,
-                         "config keys must be str, not %.100s",
-                         Py_TYPE(k)->tp_name);
-            goto error;
-        }
-        const char *name = PyUnicode_AsUTF8(k);
-        if (name == NULL) {
-            goto error;
-        }
-        int rc = conf_take_callback(name, v, cbs);
+    Py_ssize_t n = PyList_GET_SIZE(items);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        /* Hold the pair: conf_apply runs user code (__str__, __getattr__)
+         * that may change the list's owner, never the list itself. */
+        PyObject *pair = Py_NewRef(PyList_GET_ITEM(items, i));
+        int rc = conf_apply(st, conf, pair, cbs);
+        Py_DECREF(pair);
         if (rc < 0) {
             goto error;
         }
-        if (rc > 0) {
-            continue;
-        }
-        PyObject *s = conf_value_str(name, v);
-        if (s == NULL) {
-            goto error;
-        }
-        const char *sval = PyUnicode_AsUTF8(s);
-        if (sval == NULL) {
-            Py_DECREF(s);
-            goto error;
-        }
-        rd_kafka_conf_res_t res = rd_kafka_conf_set(conf, name, sval, errstr,
-                                                    sizeof(errstr));
-        Py_DECREF(s);
-        if (res != RD_KAFKA_CONF_OK) {
-            akc_raise(st, RD_KAFKA_RESP_ERR__INVALID_ARG, errstr);
-            goto error;
-        }
     }
+    Py_DECREF(items);
     if (cbs->logger == NULL) {
         cbs->logger = Py_NewRef(st->default_logger);
     }
     return conf;
 error:
+    Py_DECREF(items);
     rd_kafka_conf_destroy(conf);
     akc_callbacks_clear(cbs);
     return NULL;

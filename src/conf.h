@@ -10,9 +10,13 @@ typedef struct {
     PyObject *stats_cb;    /* callable or NULL */
     PyObject *throttle_cb; /* callable or NULL */
     PyObject *logger;      /* logging.Logger-like; never NULL on success */
+    int idempotence_set;   /* the config names enable.idempotence */
+    int acks_set;          /* ... acks or request.required.acks */
 } akc_callbacks;
 
-/* Builds a librdkafka configuration from config (a dict).  Values may be
+/* Builds a librdkafka configuration from config (any mapping; a snapshot
+ * of its items is taken first, so user code run meanwhile, such as a
+ * value's __str__, cannot pull an entry from under us).  Values may be
  * str, int, float or bool; an unknown or invalid property raises
  * KafkaException with librdkafka's message, which names it.  On success
  * returns a conf the caller owns and fills cbs with new references.

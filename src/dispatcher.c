@@ -1,13 +1,8 @@
 /* Dispatcher: batched hand-off from the native poll thread to the loop. */
 #include "dispatcher.h"
 #include "errors.h"
-#include "message.h"
 
 #include <stdarg.h>
-
-/* Python logging levels. */
-#define LOG_ERROR 40
-#define LOG_WARNING 30
 
 /* At most this many items per run of the dispatcher, so one huge batch
  * cannot hold the loop for long (about a millisecond of work); the rest
@@ -15,8 +10,8 @@
 #define AKC_DISPATCH_MAX 1024
 
 DispatcherObject *
-akc_dispatcher_new(akc_state *st, PyObject *logger, PyObject *error_cb,
-                   PyObject *stats_cb, PyObject *throttle_cb)
+akc_dispatcher_new(akc_state *st, PyObject *logger,
+                   akc_item_handler client_item)
 {
     DispatcherObject *d = PyObject_GC_New(DispatcherObject,
                                           st->DispatcherType);
@@ -24,16 +19,15 @@ akc_dispatcher_new(akc_state *st, PyObject *logger, PyObject *error_cb,
         return NULL;
     }
     d->st = st;
+    d->client_item = client_item;
     d->pending = PyList_New(0);
     d->tasks = PySet_New(NULL);
     d->batch = NULL;
     d->batch_pos = 0;
     d->loop = d->call_soon_threadsafe = d->create_future = NULL;
     d->call_soon = NULL;
+    d->raised = NULL;
     d->logger = Py_NewRef(logger);
-    d->error_cb = Py_XNewRef(error_cb);
-    d->stats_cb = Py_XNewRef(stats_cb);
-    d->throttle_cb = Py_XNewRef(throttle_cb);
     d->scheduled = 0;
     d->warned_loop_closed = 0;
     PyObject_GC_Track(d);
@@ -44,18 +38,32 @@ akc_dispatcher_new(akc_state *st, PyObject *logger, PyObject *error_cb,
     return d;
 }
 
+/* Returns a new reference to loop.name if it is callable, else NULL with
+ * TypeError (or the attribute error). */
+static PyObject *
+loop_method(PyObject *loop, PyObject *name)
+{
+    PyObject *m = PyObject_GetAttr(loop, name);
+    if (m == NULL || !PyCallable_Check(m)) {
+        Py_XDECREF(m);
+        PyErr_Format(PyExc_TypeError,
+                     "loop must be an asyncio event loop, not %.100s",
+                     Py_TYPE(loop)->tp_name);
+        return NULL;
+    }
+    return m;
+}
+
 int
 akc_dispatcher_bind(DispatcherObject *d, PyObject *loop)
 {
-    PyObject *csts = PyObject_GetAttr(loop, d->st->str_call_soon_threadsafe);
-    if (csts == NULL) {
-        return -1;
-    }
-    PyObject *cf = PyObject_GetAttr(loop, d->st->str_create_future);
-    PyObject *cs = cf ? PyObject_GetAttrString(loop, "call_soon") : NULL;
+    akc_state *st = d->st;
+    PyObject *csts = loop_method(loop, st->str_call_soon_threadsafe);
+    PyObject *cf = csts ? loop_method(loop, st->str_create_future) : NULL;
+    PyObject *cs = cf ? loop_method(loop, st->str_call_soon) : NULL;
     if (cs == NULL) {
         Py_XDECREF(cf);
-        Py_DECREF(csts);
+        Py_XDECREF(csts);
         return -1;
     }
     Py_XSETREF(d->loop, Py_NewRef(loop));
@@ -66,9 +74,80 @@ akc_dispatcher_bind(DispatcherObject *d, PyObject *loop)
     return 0;
 }
 
+/* Returns a new reference to the running loop, or to None. */
+static PyObject *
+running_loop(DispatcherObject *d)
+{
+    return PyObject_CallNoArgs(d->st->get_running_loop);
+}
+
+int
+akc_dispatcher_check_loop(DispatcherObject *d, const char *kind,
+                          const char *method)
+{
+    PyObject *loop = running_loop(d);
+    if (loop == NULL) {
+        return -1;
+    }
+    if (loop == d->loop) {
+        Py_DECREF(loop);
+        return 0;
+    }
+    int rc = -1;
+    if (loop == Py_None) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "%s.%s() must be called from a coroutine running in "
+                     "an asyncio event loop",
+                     kind, method);
+    }
+    else if (d->loop != NULL) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "%s.%s() called from a different event loop than the "
+                     "one this client is bound to (the loop it was made in, "
+                     "or of its first use); create one client per event "
+                     "loop",
+                     kind, method);
+    }
+    else {
+        rc = akc_dispatcher_bind(d, loop);
+    }
+    Py_DECREF(loop);
+    return rc;
+}
+
+int
+akc_dispatcher_bind_running(DispatcherObject *d)
+{
+    if (d->loop != NULL) {
+        return 0;
+    }
+    PyObject *loop = running_loop(d);
+    if (loop == NULL) {
+        return -1;
+    }
+    int rc = loop == Py_None ? 0 : akc_dispatcher_bind(d, loop);
+    Py_DECREF(loop);
+    return rc;
+}
+
+int
+akc_dispatcher_on_loop(DispatcherObject *d)
+{
+    PyObject *loop = running_loop(d);
+    if (loop == NULL) {
+        return -1;
+    }
+    int on = loop != Py_None && loop == d->loop;
+    Py_DECREF(loop);
+    return on;
+}
+
 int
 akc_dispatcher_push(DispatcherObject *d, PyObject *item)
 {
+    if (d->pending == NULL) {
+        return 0; /* cleared by the collector: nobody is left to tell */
+    }
     return PyList_Append(d->pending, item);
 }
 
@@ -85,7 +164,7 @@ akc_dispatcher_push_kind(DispatcherObject *d, int kind, PyObject *a,
     if (item == NULL) {
         return -1;
     }
-    int rc = PyList_Append(d->pending, item);
+    int rc = akc_dispatcher_push(d, item);
     Py_DECREF(item);
     return rc;
 }
@@ -101,15 +180,31 @@ akc_dispatcher_new_future(DispatcherObject *d)
     return PyObject_CallNoArgs(d->create_future);
 }
 
+PyObject *
+akc_dispatcher_done_future(DispatcherObject *d, PyObject *result)
+{
+    PyObject *fut = akc_dispatcher_new_future(d);
+    if (fut == NULL) {
+        return NULL;
+    }
+    PyObject *r = PyObject_CallMethodOneArg(fut, d->st->str_set_result,
+                                            result);
+    if (r == NULL) {
+        Py_DECREF(fut);
+        return NULL;
+    }
+    Py_DECREF(r);
+    return fut;
+}
+
 void
 akc_dispatcher_log(DispatcherObject *d, int level, PyObject *msg,
                    PyObject *exc)
 {
-    PyObject *saved_type, *saved_value, *saved_tb;
-    PyErr_Fetch(&saved_type, &saved_value, &saved_tb);
+    PyObject *saved = akc_err_take();
     PyObject *lvl = PyLong_FromLong(level);
     PyObject *r = NULL;
-    if (lvl != NULL) {
+    if (lvl != NULL && d->logger != NULL) {
         PyObject *args[4] = {d->logger, lvl, msg, exc};
         PyObject *kwnames = NULL;
         if (exc != NULL) {
@@ -121,14 +216,14 @@ akc_dispatcher_log(DispatcherObject *d, int level, PyObject *msg,
                 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, kwnames);
         }
         Py_XDECREF(kwnames);
-        Py_DECREF(lvl);
     }
-    if (r == NULL) {
+    Py_XDECREF(lvl);
+    if (r == NULL && PyErr_Occurred()) {
         /* A broken logger must not take the client down with it. */
-        PyErr_WriteUnraisable(d->logger);
+        PyErr_WriteUnraisable(d->logger ? d->logger : Py_None);
     }
     Py_XDECREF(r);
-    PyErr_Restore(saved_type, saved_value, saved_tb);
+    akc_err_restore(saved);
 }
 
 void
@@ -136,14 +231,17 @@ akc_dispatcher_logf(DispatcherObject *d, int level, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
+    PyObject *saved = akc_err_take();
     PyObject *msg = PyUnicode_FromFormatV(fmt, ap);
     va_end(ap);
     if (msg == NULL) {
-        PyErr_WriteUnraisable(d->logger);
-        return;
+        PyErr_WriteUnraisable(d->logger ? d->logger : Py_None);
     }
-    akc_dispatcher_log(d, level, msg, NULL);
-    Py_DECREF(msg);
+    else {
+        akc_dispatcher_log(d, level, msg, NULL);
+        Py_DECREF(msg);
+    }
+    akc_err_restore(saved);
 }
 
 /* Keeps a strong reference to a task until it finishes, so an async
@@ -179,79 +277,122 @@ error:
     return -1;
 }
 
-void
-akc_dispatcher_call_user(DispatcherObject *d, PyObject *cb,
-                         PyObject *const *args, size_t nargs,
-                         const char *what, int on_loop)
+/* Runs the exception of a failed user callback the way asyncio's
+ * Handle._run would: SystemExit and KeyboardInterrupt leave through the
+ * loop (kept in d->raised on the loop thread; handed to the loop from the
+ * poll thread), anything else is logged with its traceback. */
+static void
+dispatcher_callback_failed(DispatcherObject *d, const char *what,
+                           int on_loop)
 {
-    PyObject *r = PyObject_Vectorcall(cb, args, nargs, NULL);
-    if (r != NULL && r != Py_None) {
-        int is_coro = 0;
-        PyObject *c = PyObject_CallOneArg(d->st->iscoroutine, r);
-        if (c != NULL) {
-            is_coro = PyObject_IsTrue(c);
-            Py_DECREF(c);
-        }
-        if (is_coro > 0 && (!on_loop || d->loop == NULL)) {
-            /* Tasks can only be made on the loop thread. */
-            PyObject *closed = PyObject_CallMethod(r, "close", NULL);
-            Py_XDECREF(closed);
-            Py_CLEAR(r);
-            if (!PyErr_Occurred()) {
-                PyErr_Format(PyExc_TypeError,
-                             "%s returned a coroutine, but it runs on the "
-                             "native poll thread (dispatch='poll_thread'), "
-                             "where nothing can await it; use a plain "
-                             "function there",
-                             what);
+    PyObject *exc = akc_err_take();
+    if (exc != NULL && (PyErr_GivenExceptionMatches(exc, PyExc_SystemExit) ||
+                        PyErr_GivenExceptionMatches(
+                            exc, PyExc_KeyboardInterrupt))) {
+        if (on_loop) {
+            if (d->raised == NULL) {
+                d->raised = exc;
+                return;
             }
         }
-        else if (c == NULL || is_coro < 0 ||
-                 (is_coro && dispatcher_track_task(d, r) < 0)) {
-            Py_CLEAR(r);
+        else if (akc_dispatcher_push_kind(d, AKC_ITEM_RAISE, exc, NULL) ==
+                 0) {
+            Py_DECREF(exc);
+            return;
         }
+        PyErr_Clear();
     }
-    if (r == NULL) {
-        PyObject *exc = akc_take_exception();
-        PyObject *msg = PyUnicode_FromFormat("aiokafka_c: %s raised", what);
-        if (msg != NULL) {
-            akc_dispatcher_log(d, LOG_ERROR, msg, exc);
-            Py_DECREF(msg);
+    PyObject *msg = PyUnicode_FromFormat("aiokafka_c: %s raised", what);
+    if (msg != NULL) {
+        akc_dispatcher_log(d, AKC_LOG_ERROR, msg, exc);
+        Py_DECREF(msg);
+    }
+    PyErr_Clear();
+    Py_XDECREF(exc);
+}
+
+/* What a callback returned: a coroutine becomes a task on the loop (and
+ * is refused elsewhere).  Steals r.  Returns 0 or -1 with an exception. */
+static int
+dispatcher_callback_result(DispatcherObject *d, PyObject *r,
+                           const char *what, int on_loop)
+{
+    if (r == Py_None) {
+        Py_DECREF(r);
+        return 0;
+    }
+    PyObject *c = PyObject_CallOneArg(d->st->iscoroutine, r);
+    int is_coro = c ? PyObject_IsTrue(c) : -1;
+    Py_XDECREF(c);
+    int rc = 0;
+    if (is_coro < 0) {
+        rc = -1;
+    }
+    else if (is_coro && (!on_loop || d->loop == NULL)) {
+        /* Tasks can only be made on the loop thread. */
+        PyObject *closed = PyObject_CallMethodNoArgs(r, d->st->str_close);
+        Py_XDECREF(closed);
+        if (!PyErr_Occurred()) {
+            PyErr_Format(PyExc_TypeError,
+                         "%s returned a coroutine, but it runs on the native "
+                         "poll thread (dispatch='poll_thread'), where nothing "
+                         "can await it; use a plain function there",
+                         what);
         }
-        else {
-            PyErr_Clear();
-        }
-        Py_XDECREF(exc);
-        return;
+        rc = -1;
+    }
+    else if (is_coro) {
+        rc = dispatcher_track_task(d, r);
     }
     Py_DECREF(r);
+    return rc;
+}
+
+void
+akc_dispatcher_call_user(DispatcherObject *d, PyObject *cb,
+                         PyObject *const *args, size_t nargs, PyObject *ctx,
+                         const char *what, int on_loop)
+{
+    if (ctx != NULL && PyContext_Enter(ctx) < 0) {
+        dispatcher_callback_failed(d, what, on_loop);
+        return;
+    }
+    PyObject *r = PyObject_Vectorcall(cb, args, nargs, NULL);
+    if (r == NULL || dispatcher_callback_result(d, r, what, on_loop) < 0) {
+        dispatcher_callback_failed(d, what, on_loop);
+    }
+    if (ctx != NULL && PyContext_Exit(ctx) < 0) {
+        dispatcher_callback_failed(d, what, on_loop);
+    }
 }
 
 void
 akc_dispatcher_schedule(DispatcherObject *d)
 {
     if (d->scheduled || d->call_soon_threadsafe == NULL ||
-        PyList_GET_SIZE(d->pending) == 0) {
+        d->pending == NULL || PyList_GET_SIZE(d->pending) == 0) {
         return;
     }
+    PyObject *saved = akc_err_take();
     /* Set before the call: call_soon_threadsafe may release the GIL while
      * it wakes the loop, and the loop may run us before it returns. */
     d->scheduled = 1;
     PyObject *h = PyObject_CallOneArg(d->call_soon_threadsafe, (PyObject *)d);
     if (h != NULL) {
         Py_DECREF(h);
+        akc_err_restore(saved);
         return;
     }
     d->scheduled = 0;
     /* The loop is closed: nothing can complete these items any more. */
-    PyObject *exc = akc_take_exception();
-    Py_ssize_t n = PyList_GET_SIZE(d->pending);
+    PyObject *exc = akc_err_take();
+    Py_ssize_t n = d->pending ? PyList_GET_SIZE(d->pending) : 0;
     if (!d->warned_loop_closed) {
         d->warned_loop_closed = 1;
         PyObject *text = exc ? PyObject_Str(exc) : NULL;
         PyErr_Clear();
         akc_dispatcher_logf(
-            d, LOG_WARNING,
+            d, AKC_LOG_WARNING,
             "aiokafka_c: cannot reach the event loop the client is bound to "
             "(%S); %zd results dropped: close the client before its loop "
             "ends",
@@ -259,123 +400,69 @@ akc_dispatcher_schedule(DispatcherObject *d)
         Py_XDECREF(text);
     }
     Py_XDECREF(exc);
-    PyList_SetSlice(d->pending, 0, n, NULL);
+    if (d->pending != NULL) {
+        PyList_SetSlice(d->pending, 0, n, NULL);
+    }
+    PyErr_Clear();
+    akc_err_restore(saved);
 }
 
-/* Completes one delivery report on the loop thread. */
-static void
-dispatcher_deliver(DispatcherObject *d, MessageObject *m)
+/* Resolves fut with res (an exception instance: set_exception) unless it
+ * is done (cancelled, say).  Returns 0 or -1. */
+static int
+dispatcher_resolve(DispatcherObject *d, PyObject *fut, PyObject *res)
 {
     akc_state *st = d->st;
-    /* Take ownership of the fields first: callbacks may touch m. */
-    PyObject *fut = m->future;
-    PyObject *cb = m->on_delivery;
-    m->future = NULL;
-    m->on_delivery = NULL;
-    int observed = cb != NULL;
-    if (fut != NULL) {
-        PyObject *done = PyObject_CallMethodNoArgs(fut, st->str_done);
-        int is_done = done ? PyObject_IsTrue(done) : -1;
-        Py_XDECREF(done);
-        if (is_done == 0) {
-            observed = 1;
-            PyObject *r;
-            if (m->error != NULL) {
-                PyObject *exc = akc_exception_new(st, m->error);
-                r = exc ? PyObject_CallMethodOneArg(fut, st->str_set_exception,
-                                                    exc)
-                        : NULL;
-                Py_XDECREF(exc);
-            }
-            else {
-                r = PyObject_CallMethodOneArg(fut, st->str_set_result,
-                                              (PyObject *)m);
-            }
-            Py_XDECREF(r);
-        }
-        if (PyErr_Occurred()) {
-            PyErr_WriteUnraisable(fut);
-        }
-        Py_DECREF(fut);
+    PyObject *done = PyObject_CallMethodNoArgs(fut, st->str_done);
+    int is_done = done ? PyObject_IsTrue(done) : -1;
+    Py_XDECREF(done);
+    if (is_done != 0) {
+        return is_done < 0 ? -1 : 0;
     }
-    if (cb != NULL) {
-        PyObject *args[2] = {m->error ? m->error : Py_None, (PyObject *)m};
-        akc_dispatcher_call_user(d, cb, args, 2, "on_delivery callback", 1);
-        Py_DECREF(cb);
-    }
-    if (!observed && m->error != NULL) {
-        /* Fire-and-forget, or the awaiting task was cancelled: the error
-         * still has to be seen by someone. */
-        PyObject *text = PyObject_Str(m->error);
-        if (text != NULL) {
-            akc_dispatcher_logf(
-                d, LOG_ERROR,
-                "aiokafka_c: delivery failed (no one is waiting for it): "
-                "topic=%S partition=%d: %U",
-                m->topic ? m->topic : Py_None, (int)m->partition, text);
-            Py_DECREF(text);
-        }
-        else {
-            PyErr_Clear();
-        }
-    }
+    PyObject *r = PyObject_CallMethodOneArg(
+        fut,
+        PyExceptionInstance_Check(res) ? st->str_set_exception
+                                       : st->str_set_result,
+        res);
+    Py_XDECREF(r);
+    return r ? 0 : -1;
 }
+
+static const char *const callback_names[] = {
+    [AKC_ITEM_ERROR] = "error_cb",
+    [AKC_ITEM_STATS] = "stats_cb",
+    [AKC_ITEM_THROTTLE] = "throttle_cb",
+};
 
 static void
 dispatcher_handle_item(DispatcherObject *d, PyObject *item)
 {
-    akc_state *st = d->st;
-    if (Py_IS_TYPE(item, st->MessageType)) {
-        dispatcher_deliver(d, (MessageObject *)item);
+    if (!PyTuple_CheckExact(item)) {
+        d->client_item(d, item);
         return;
     }
     int kind = (int)PyLong_AsLong(PyTuple_GET_ITEM(item, 0));
     PyObject *a = PyTuple_GET_ITEM(item, 1);
+    PyObject *b = PyTuple_GET_SIZE(item) > 2 ? PyTuple_GET_ITEM(item, 2)
+                                             : NULL;
     switch (kind) {
     case AKC_ITEM_ERROR:
-        if (d->error_cb != NULL) {
-            akc_dispatcher_call_user(d, d->error_cb, &a, 1, "error_cb", 1);
-        }
-        else {
-            PyObject *text = PyObject_Repr(a);
-            if (text != NULL) {
-                akc_dispatcher_logf(d, LOG_ERROR, "aiokafka_c: %U", text);
-                Py_DECREF(text);
-            }
-        }
-        break;
     case AKC_ITEM_STATS:
-        if (d->stats_cb != NULL) {
-            akc_dispatcher_call_user(d, d->stats_cb, &a, 1, "stats_cb", 1);
-        }
-        break;
     case AKC_ITEM_THROTTLE:
-        if (d->throttle_cb != NULL) {
-            akc_dispatcher_call_user(d, d->throttle_cb, &a, 1,
-                                     "throttle_cb", 1);
-        }
+        akc_dispatcher_call_user(d, a, &b, 1, NULL, callback_names[kind], 1);
         break;
     case AKC_ITEM_LOG:
-        akc_dispatcher_log(d, (int)PyLong_AsLong(a),
-                           PyTuple_GET_ITEM(item, 2), NULL);
+        akc_dispatcher_log(d, (int)PyLong_AsLong(a), b, NULL);
         break;
-    case AKC_ITEM_RESULT: {
-        PyObject *fut = a, *res = PyTuple_GET_ITEM(item, 2);
-        PyObject *done = PyObject_CallMethodNoArgs(fut, st->str_done);
-        int is_done = done ? PyObject_IsTrue(done) : -1;
-        Py_XDECREF(done);
-        if (is_done == 0) {
-            PyObject *r = PyObject_CallMethodOneArg(
-                fut,
-                PyExceptionInstance_Check(res) ? st->str_set_exception
-                                               : st->str_set_result,
-                res);
-            Py_XDECREF(r);
+    case AKC_ITEM_RESULT:
+        if (dispatcher_resolve(d, a, b) < 0) {
+            PyErr_WriteUnraisable(a);
         }
         break;
-    }
-    case AKC_ITEM_CALL:
-        akc_dispatcher_call_user(d, a, NULL, 0, "internal callback", 1);
+    case AKC_ITEM_RAISE:
+        if (d->raised == NULL) {
+            d->raised = Py_NewRef(a);
+        }
         break;
     }
     if (PyErr_Occurred()) {
@@ -383,13 +470,32 @@ dispatcher_handle_item(DispatcherObject *d, PyObject *item)
     }
 }
 
+/* Schedules the rest of the work on the loop's next iteration.  Returns
+ * 0 or -1. */
+static int
+dispatcher_continue(DispatcherObject *d)
+{
+    PyObject *h = PyObject_CallOneArg(d->call_soon, (PyObject *)d);
+    if (h == NULL) {
+        d->scheduled = 0;
+        return -1;
+    }
+    Py_DECREF(h);
+    return 0;
+}
+
 /* tp_call: run by the loop thread.  Completes the pending batch, at most
- * AKC_DISPATCH_MAX items per run. */
+ * AKC_DISPATCH_MAX items per run.  A SystemExit or KeyboardInterrupt of
+ * a callback stops the run and leaves through the loop, like one raised
+ * by a loop.call_soon callback; the rest follows on the next run. */
 static PyObject *
 dispatcher_call(DispatcherObject *d, PyObject *args, PyObject *kwargs)
 {
     (void)args;
     (void)kwargs;
+    if (d->pending == NULL) {
+        Py_RETURN_NONE; /* cleared by the collector */
+    }
     if (d->batch == NULL) {
         PyObject *fresh = PyList_New(0);
         if (fresh == NULL) {
@@ -405,35 +511,36 @@ dispatcher_call(DispatcherObject *d, PyObject *args, PyObject *kwargs)
     if (end > n) {
         end = n;
     }
-    while (d->batch_pos < end) {
+    while (d->batch_pos < end && d->raised == NULL) {
         /* Advance first: an item's callback may re-enter the loop. */
         PyObject *item = PyList_GET_ITEM(batch, d->batch_pos);
         d->batch_pos++;
         dispatcher_handle_item(d, item);
     }
     Py_DECREF(batch);
-    if (d->batch_pos < PyList_GET_SIZE(d->batch)) {
-        /* More to do: continue on the next loop iteration (the flag stays
-         * set, so the poll thread only appends meanwhile). */
-        PyObject *h = PyObject_CallOneArg(d->call_soon, (PyObject *)d);
-        if (h == NULL) {
-            return NULL;
-        }
-        Py_DECREF(h);
-        Py_RETURN_NONE;
-    }
-    Py_CLEAR(d->batch);
-    if (PyList_GET_SIZE(d->pending) > 0) {
+    int more = d->batch != NULL && d->batch_pos < PyList_GET_SIZE(d->batch);
+    if (!more) {
+        Py_CLEAR(d->batch);
         /* Arrived meanwhile: already on the loop, no wake-up needed. */
-        PyObject *h = PyObject_CallOneArg(d->call_soon, (PyObject *)d);
-        if (h == NULL) {
-            d->scheduled = 0;
-            return NULL;
-        }
-        Py_DECREF(h);
-        Py_RETURN_NONE;
+        more = d->pending != NULL && PyList_GET_SIZE(d->pending) > 0;
     }
-    d->scheduled = 0;
+    int rc = 0;
+    if (more) {
+        /* The flag stays set, so the poll thread only appends meanwhile. */
+        rc = dispatcher_continue(d);
+    }
+    else {
+        d->scheduled = 0;
+    }
+    if (d->raised != NULL) {
+        PyObject *exc = d->raised;
+        d->raised = NULL;
+        akc_err_restore(exc);
+        return NULL;
+    }
+    if (rc < 0) {
+        return NULL;
+    }
     Py_RETURN_NONE;
 }
 
@@ -448,10 +555,8 @@ dispatcher_traverse(DispatcherObject *d, visitproc visit, void *arg)
     Py_VISIT(d->call_soon_threadsafe);
     Py_VISIT(d->create_future);
     Py_VISIT(d->logger);
-    Py_VISIT(d->error_cb);
-    Py_VISIT(d->stats_cb);
-    Py_VISIT(d->throttle_cb);
     Py_VISIT(d->tasks);
+    Py_VISIT(d->raised);
     return 0;
 }
 
@@ -465,10 +570,8 @@ dispatcher_clear(DispatcherObject *d)
     Py_CLEAR(d->call_soon_threadsafe);
     Py_CLEAR(d->create_future);
     Py_CLEAR(d->logger);
-    Py_CLEAR(d->error_cb);
-    Py_CLEAR(d->stats_cb);
-    Py_CLEAR(d->throttle_cb);
     Py_CLEAR(d->tasks);
+    Py_CLEAR(d->raised);
     return 0;
 }
 

@@ -7,17 +7,37 @@
  * the loop runs the dispatcher, it takes the whole batch and completes
  * every item on the loop thread: futures are only ever resolved there.
  *
- * The dispatcher holds no reference to its client, so the poll thread
- * and a dying client can always hand it work that still has to reach the
- * loop (failed deliveries, close results). */
+ * Items are either the generic tuples below, or client objects (a
+ * delivered message, say) that go to the client's item handler.
+ *
+ * The dispatcher holds no reference to its client nor to the client's
+ * callbacks (items carry the callback to run), so the poll thread and a
+ * dying client can always hand it work that still has to reach the loop,
+ * and the collector still sees every cycle through the client. */
 #ifndef AKC_DISPATCHER_H
 #define AKC_DISPATCHER_H
 
 #include "module.h"
 
-typedef struct {
+/* Python logging levels. */
+enum {
+    AKC_LOG_DEBUG = 10,
+    AKC_LOG_INFO = 20,
+    AKC_LOG_WARNING = 30,
+    AKC_LOG_ERROR = 40,
+    AKC_LOG_CRITICAL = 50,
+};
+
+struct DispatcherObject;
+
+/* Completes one client item on the loop thread (GIL held).  Never
+ * raises: problems are logged.  */
+typedef void (*akc_item_handler)(struct DispatcherObject *d, PyObject *item);
+
+typedef struct DispatcherObject {
     PyObject_HEAD
     akc_state *st;
+    akc_item_handler client_item;   /* items that are not generic tuples */
     PyObject *pending;              /* list of items */
     PyObject *batch;                /* the batch being completed, or NULL */
     Py_ssize_t batch_pos;           /* next item of batch */
@@ -26,32 +46,42 @@ typedef struct {
     PyObject *call_soon;            /* bound loop.call_soon */
     PyObject *create_future;        /* bound loop.create_future */
     PyObject *logger;
-    PyObject *error_cb;
-    PyObject *stats_cb;
-    PyObject *throttle_cb;
     PyObject *tasks;                /* set: tasks of async callbacks */
+    PyObject *raised;  /* SystemExit/KeyboardInterrupt to re-raise */
     int scheduled;                  /* a call_soon_threadsafe is pending */
     int warned_loop_closed;
 } DispatcherObject;
 
-/* Item kinds other than a MessageObject (a delivery report). */
+/* Generic items: tuples (kind, ...). */
 enum {
-    AKC_ITEM_ERROR = 1,    /* (kind, KafkaError) */
-    AKC_ITEM_STATS = 2,    /* (kind, str) */
-    AKC_ITEM_THROTTLE = 3, /* (kind, ThrottleEvent) */
+    AKC_ITEM_ERROR = 1,    /* (kind, error_cb, KafkaError) */
+    AKC_ITEM_STATS = 2,    /* (kind, stats_cb, str) */
+    AKC_ITEM_THROTTLE = 3, /* (kind, throttle_cb, ThrottleEvent) */
     AKC_ITEM_LOG = 4,      /* (kind, level, str) */
-    AKC_ITEM_RESULT = 5,   /* (kind, future, result) */
-    AKC_ITEM_CALL = 6,     /* (kind, callable): called with no args */
+    AKC_ITEM_RESULT = 5,   /* (kind, future, result or exception) */
+    AKC_ITEM_RAISE = 6,    /* (kind, exception): raise it on the loop */
 };
 
-/* Returns a new dispatcher.  Callbacks may be NULL. */
+/* Returns a new dispatcher routing client items to client_item. */
 DispatcherObject *akc_dispatcher_new(akc_state *st, PyObject *logger,
-                                     PyObject *error_cb, PyObject *stats_cb,
-                                     PyObject *throttle_cb);
+                                     akc_item_handler client_item);
 
 /* Binds to loop (loop thread) and schedules anything already pending.
- * Returns 0 or -1. */
+ * Returns 0, or -1 with TypeError if loop is not an event loop. */
 int akc_dispatcher_bind(DispatcherObject *d, PyObject *loop);
+
+/* Checks that the caller runs on the bound loop, binding to the running
+ * loop on first use.  kind and method name the caller in the error.
+ * Returns 0 or -1 with RuntimeError. */
+int akc_dispatcher_check_loop(DispatcherObject *d, const char *kind,
+                              const char *method);
+
+/* Binds to the running loop if there is one and none is bound.  Returns
+ * 0 or -1. */
+int akc_dispatcher_bind_running(DispatcherObject *d);
+
+/* 1 if the calling thread runs d's bound loop, 0 if not, -1 on error. */
+int akc_dispatcher_on_loop(DispatcherObject *d);
 
 /* Appends an item (the reference is borrowed).  Returns 0 or -1. */
 int akc_dispatcher_push(DispatcherObject *d, PyObject *item);
@@ -65,21 +95,26 @@ int akc_dispatcher_push_kind(DispatcherObject *d, int kind, PyObject *a,
 void akc_dispatcher_schedule(DispatcherObject *d);
 
 /* Logs msg at level through the dispatcher's logger; exc may be NULL or
- * an exception for exc_info.  Never raises. */
+ * an exception for exc_info.  Never raises; keeps a raised exception. */
 void akc_dispatcher_log(DispatcherObject *d, int level, PyObject *msg,
                         PyObject *exc);
 void akc_dispatcher_logf(DispatcherObject *d, int level, const char *fmt,
                          ...);
 
-/* Calls a user callback with args; an exception is logged, never
- * propagated.  A returned coroutine becomes a task when on_loop (the loop
- * thread); elsewhere it is closed and logged as an error.  Any thread,
- * GIL held. */
+/* Calls a user callback with args, in context ctx if not NULL.  On the
+ * loop thread (on_loop) a returned coroutine becomes a task, and
+ * SystemExit/KeyboardInterrupt are kept to be re-raised by the loop, as
+ * loop.call_soon would; elsewhere a coroutine is closed and logged, and
+ * those two are handed to the loop to raise there.  Any other exception
+ * is logged with its traceback.  GIL held; never raises. */
 void akc_dispatcher_call_user(DispatcherObject *d, PyObject *cb,
                               PyObject *const *args, size_t nargs,
-                              const char *what, int on_loop);
+                              PyObject *ctx, const char *what, int on_loop);
 
 /* Returns a new future on the bound loop, or NULL with an exception. */
 PyObject *akc_dispatcher_new_future(DispatcherObject *d);
+
+/* Returns a new future on the bound loop already resolved with result. */
+PyObject *akc_dispatcher_done_future(DispatcherObject *d, PyObject *result);
 
 #endif

@@ -3,30 +3,30 @@
 #include "message.h"
 #include "errors.h"
 
-MessageObject *
-akc_message_new(akc_state *st)
+#include <string.h>
+
+ProducedMessage *
+akc_message_new_produced(akc_state *st)
 {
     /* Not GC-tracked: while in flight nothing outside the producer can
      * reach a message (produce() returns the future, not the message), and
      * once delivered it holds no future or callback, only str/bytes/
      * KafkaError values, so it can never be part of a cycle.  Tracking
      * would double the collector's work under load. */
-    MessageObject *m = PyObject_New(MessageObject, st->MessageType);
-    if (m == NULL) {
+    ProducedMessage *pm = PyObject_Malloc(sizeof(ProducedMessage));
+    if (pm == NULL) {
+        PyErr_NoMemory();
         return NULL;
     }
-    m->topic = m->value = m->key = m->headers = NULL;
-    m->error = m->future = m->on_delivery = NULL;
+    memset(pm, 0, sizeof(*pm));
+    MessageObject *m = &pm->base;
+    PyObject_Init((PyObject *)m, st->MessageType);
     m->offset = RD_KAFKA_OFFSET_INVALID;
-    m->timestamp = 0;
     m->latency_us = -1;
-    m->deadline_ms = 0;
-    m->c_headers = NULL;
-    m->prev = m->next = NULL;
     m->partition = RD_KAFKA_PARTITION_UA;
     m->tstype = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
-    m->dispatch_poll_thread = 0;
-    return m;
+    m->produced = 1;
+    return pm;
 }
 
 int
@@ -59,31 +59,29 @@ akc_message_set_failed(akc_state *st, MessageObject *msg,
     return 0;
 }
 
-static int
-message_clear(MessageObject *self)
+static void
+message_dealloc(MessageObject *self)
 {
+    PyTypeObject *tp = Py_TYPE(self);
+    if (self->produced) {
+        ProducedMessage *pm = (ProducedMessage *)self;
+        /* In flight, the in-flight list owns a reference, so a message is
+         * never freed while librdkafka may still read its buffers. */
+        assert(pm->prev == NULL && pm->next == NULL);
+        if (pm->c_headers != NULL) {
+            rd_kafka_headers_destroy(pm->c_headers);
+            pm->c_headers = NULL;
+        }
+        Py_CLEAR(pm->future);
+        Py_CLEAR(pm->on_delivery);
+        Py_CLEAR(pm->context);
+    }
     Py_CLEAR(self->topic);
     Py_CLEAR(self->value);
     Py_CLEAR(self->key);
     Py_CLEAR(self->headers);
     Py_CLEAR(self->error);
-    Py_CLEAR(self->future);
-    Py_CLEAR(self->on_delivery);
-    return 0;
-}
-
-static void
-message_dealloc(MessageObject *self)
-{
-    PyTypeObject *tp = Py_TYPE(self);
-    /* In flight, the in-flight list owns a reference, so a message is
-     * never freed while librdkafka may still read its buffers. */
-    assert(self->prev == NULL && self->next == NULL);
-    if (self->c_headers != NULL) {
-        rd_kafka_headers_destroy(self->c_headers);
-        self->c_headers = NULL;
-    }
-    message_clear(self);
+    /* PyObject_Free releases either layout (tp_free is PyObject_Del). */
     tp->tp_free(self);
     Py_DECREF(tp);
 }

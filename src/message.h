@@ -1,10 +1,15 @@
-/* Message: the result of a produce (and, later, of a consume).
+/* Message: a produced message's delivery result, or a consumed message.
  *
- * While a produced message is in flight, its MessageObject is the
- * librdkafka message opaque: the producer's in-flight list holds one
- * strong reference to it, and it holds the value/key objects whose
- * buffers librdkafka reads without copying, plus the future and the
- * delivery callback to complete. */
+ * One Python type, Message, with confluent-kafka's accessors, over two C
+ * layouts: MessageObject holds what every message has; a produced message
+ * is allocated as the larger ProducedMessage (same type, same dealloc,
+ * told apart by `produced`), which adds what only an in-flight produce
+ * needs.  A consumed message never carries those fields.
+ *
+ * While a produced message is in flight, its object is the librdkafka
+ * message opaque: the producer's in-flight list holds one strong reference
+ * to it, and it holds the value/key objects whose buffers librdkafka reads
+ * without copying, plus the future, callback and context to complete. */
 #ifndef AKC_MESSAGE_H
 #define AKC_MESSAGE_H
 
@@ -17,21 +22,27 @@ typedef struct MessageObject {
     PyObject *key;         /* bytes, str or NULL (None) */
     PyObject *headers;     /* list[tuple[str, bytes | None]] or NULL */
     PyObject *error;       /* KafkaError or NULL */
-    PyObject *future;      /* asyncio.Future while in flight, or NULL */
-    PyObject *on_delivery; /* callable while in flight, or NULL */
     int64_t offset;
     int64_t timestamp;
     int64_t latency_us;    /* -1 when unknown */
-    int64_t deadline_ms;   /* overflow wait bound (monotonic ms) */
-    rd_kafka_headers_t *c_headers; /* owned until handed to librdkafka */
-    struct MessageObject *prev, *next; /* producer's in-flight list */
     int32_t partition;
     int tstype;
-    char dispatch_poll_thread;
+    char produced;         /* allocated as a ProducedMessage */
 } MessageObject;
 
-/* Returns a new, empty message for a produce.  Loop thread. */
-MessageObject *akc_message_new(akc_state *st);
+typedef struct ProducedMessage {
+    MessageObject base;
+    PyObject *future;      /* asyncio.Future while in flight, or NULL */
+    PyObject *on_delivery; /* callable while in flight, or NULL */
+    PyObject *context;     /* contextvars.Context of the produce, or NULL */
+    int64_t deadline_ms;   /* overflow wait bound (monotonic ms) */
+    rd_kafka_headers_t *c_headers; /* owned until handed to librdkafka */
+    struct ProducedMessage *prev, *next; /* producer's in-flight list */
+    char dispatch_poll_thread;
+} ProducedMessage;
+
+/* Returns a new, empty message for a produce.  GIL held. */
+ProducedMessage *akc_message_new_produced(akc_state *st);
 
 /* Fills the delivery result of a produced message from librdkafka's
  * report; sets msg->error on failure.  Any thread, GIL held.  Returns 0

@@ -9,7 +9,7 @@ static rd_kafka_mock_cluster_t *
 mock_cluster(ProducerObject *self)
 {
     rd_kafka_mock_cluster_t *mc =
-        self->rk ? rd_kafka_handle_mock_cluster(self->rk) : NULL;
+        self->core.rk ? rd_kafka_handle_mock_cluster(self->core.rk) : NULL;
     if (mc == NULL) {
         PyErr_SetString(PyExc_RuntimeError,
                         "this producer does not run on librdkafka's mock "

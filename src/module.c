@@ -5,6 +5,12 @@
 
 #include <time.h>
 
+static PyObject *
+module_empty_tuple(PyObject *module)
+{
+    return ((akc_state *)PyModule_GetState(module))->empty_tuple;
+}
+
 int64_t
 akc_now_ms(void)
 {
@@ -102,49 +108,6 @@ akc_parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
     return 0;
 }
 
-/* ---- Done: an awaitable that is already complete (result None) -----
- * close() returns one when it had to close synchronously, outside any
- * event loop, so `await producer.close()` and a bare `producer.close()`
- * both work everywhere. */
-
-static PyObject *
-done_await(PyObject *self)
-{
-    akc_state *st = akc_state_from_type(Py_TYPE(self));
-    return st ? PyObject_GetIter(st->empty_tuple) : NULL;
-}
-
-static PyObject *
-done_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
-{
-    (void)args;
-    (void)kwds;
-    return type->tp_alloc(type, 0);
-}
-
-static void
-done_dealloc(PyObject *self)
-{
-    PyTypeObject *tp = Py_TYPE(self);
-    tp->tp_free(self);
-    Py_DECREF(tp);
-}
-
-static PyType_Slot done_slots[] = {
-    {Py_tp_new, done_new},
-    {Py_tp_dealloc, done_dealloc},
-    {Py_am_await, done_await},
-    {Py_tp_doc, "An awaitable that has already completed with None."},
-    {0, NULL},
-};
-
-static PyType_Spec done_spec = {
-    .name = "aiokafka_c._core._Done",
-    .basicsize = sizeof(PyObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
-    .slots = done_slots,
-};
-
 static PyStructSequence_Field throttle_fields[] = {
     {"broker_name", "name of the throttling broker"},
     {"broker_id", "its node id"},
@@ -168,6 +131,16 @@ module_atexit(PyObject *module, PyObject *Py_UNUSED(ignored))
     return PyLong_FromLong(akc_pollers_stop_all(st));
 }
 
+/* os.register_at_fork(after_in_child=...): the child has none of the
+ * threads its clients need. */
+static PyObject *
+module_after_fork(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    akc_state *st = PyModule_GetState(module);
+    akc_pollers_after_fork(st);
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 module_librdkafka_version(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
@@ -178,6 +151,9 @@ module_librdkafka_version(PyObject *module, PyObject *Py_UNUSED(ignored))
 static PyMethodDef module_methods[] = {
     {"_atexit", module_atexit, METH_NOARGS,
      "Stop every client's poll thread (registered with atexit)."},
+    {"_after_fork", module_after_fork, METH_NOARGS,
+     "Disown every client inherited by a forked child (registered with "
+     "os.register_at_fork)."},
     {"librdkafka_version", module_librdkafka_version, METH_NOARGS,
      "librdkafka_version()\n--\n\n"
      "(version string, version int) of the librdkafka in use."},
@@ -185,10 +161,120 @@ static PyMethodDef module_methods[] = {
 };
 
 static int
-module_intern(PyObject **slot, const char *s)
+module_intern_names(akc_state *st)
 {
-    *slot = PyUnicode_InternFromString(s);
-    return *slot ? 0 : -1;
+    struct {
+        PyObject **slot;
+        const char *s;
+    } names[] = {
+        {&st->str_create_future, "create_future"},
+        {&st->str_call_soon_threadsafe, "call_soon_threadsafe"},
+        {&st->str_set_result, "set_result"},
+        {&st->str_set_exception, "set_exception"},
+        {&st->str_done, "done"},
+        {&st->str_log, "log"},
+        {&st->str_create_task, "create_task"},
+        {&st->str_add_done_callback, "add_done_callback"},
+        {&st->str_discard, "discard"},
+        {&st->str_is_closed, "is_closed"},
+        {&st->str_is_running, "is_running"},
+        {&st->str_topic, "topic"},
+        {&st->str_value, "value"},
+        {&st->str_key, "key"},
+        {&st->str_partition, "partition"},
+        {&st->str_timestamp, "timestamp"},
+        {&st->str_headers, "headers"},
+        {&st->str_on_delivery, "on_delivery"},
+        {&st->str_dispatch, "dispatch"},
+        {&st->str_loop, "loop"},
+        {&st->str_poll_thread, "poll_thread"},
+        {&st->str_timeout, "timeout"},
+        {&st->str_config, "config"},
+        {&st->str_call_soon, "call_soon"},
+        {&st->str_close, "close"},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        *names[i].slot = PyUnicode_InternFromString(names[i].s);
+        if (*names[i].slot == NULL) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Returns a new reference to module.attr, or NULL. */
+static PyObject *
+module_import_attr(const char *module, const char *attr)
+{
+    PyObject *m = PyImport_ImportModule(module);
+    if (m == NULL) {
+        return NULL;
+    }
+    PyObject *a = PyObject_GetAttrString(m, attr);
+    Py_DECREF(m);
+    return a;
+}
+
+static int
+module_import_helpers(akc_state *st)
+{
+    st->empty_tuple = PyTuple_New(0);
+    st->get_running_loop = module_import_attr("asyncio.events",
+                                              "_get_running_loop");
+    st->iscoroutine = module_import_attr("asyncio", "iscoroutine");
+    PyObject *get_logger = module_import_attr("logging", "getLogger");
+    st->default_logger = get_logger ? PyObject_CallFunction(get_logger, "s",
+                                                            "aiokafka_c")
+                                    : NULL;
+    Py_XDECREF(get_logger);
+    return st->empty_tuple && st->get_running_loop && st->iscoroutine &&
+                   st->default_logger
+               ? 0
+               : -1;
+}
+
+static int
+module_setup_types(PyObject *module, akc_state *st)
+{
+    st->ThrottleEventType = PyStructSequence_NewType(&throttle_desc);
+    if (st->ThrottleEventType == NULL ||
+        PyModule_AddObjectRef(module, "ThrottleEvent",
+                              (PyObject *)st->ThrottleEventType) < 0) {
+        return -1;
+    }
+    if (akc_errors_setup_types(module, st) < 0 ||
+        akc_message_setup_types(module, st) < 0 ||
+        akc_dispatcher_setup_types(module, st) < 0 ||
+        akc_lifecycle_setup_types(module, st) < 0 ||
+        akc_producer_setup_types(module, st) < 0) {
+        return -1;
+    }
+    return PyModule_AddStringConstant(module, "LIBRDKAFKA_MIN_VERSION",
+                                      AKC_MIN_RDKAFKA_VERSION_STR);
+}
+
+/* Calls register(module.<hook>) (kwname: as that keyword).  Returns 0 or
+ * -1. */
+static int
+module_register_hook(PyObject *module, const char *where, const char *kwname,
+                     const char *hook)
+{
+    PyObject *reg = module_import_attr(where, kwname ? "register_at_fork"
+                                                     : "register");
+    PyObject *fn = reg ? PyObject_GetAttrString(module, hook) : NULL;
+    PyObject *r = NULL;
+    if (fn != NULL && kwname == NULL) {
+        r = PyObject_CallOneArg(reg, fn);
+    }
+    else if (fn != NULL) {
+        PyObject *kw = Py_BuildValue("{sO}", kwname, fn);
+        r = kw ? PyObject_Call(reg, module_empty_tuple(module), kw) : NULL;
+        Py_XDECREF(kw);
+    }
+    Py_XDECREF(fn);
+    Py_XDECREF(reg);
+    Py_XDECREF(r);
+    return r ? 0 : -1;
 }
 
 static int
@@ -202,97 +288,18 @@ module_exec(PyObject *module)
                      AKC_MIN_RDKAFKA_VERSION_STR, rd_kafka_version_str());
         return -1;
     }
-    if (module_intern(&st->str_create_future, "create_future") < 0 ||
-        module_intern(&st->str_call_soon_threadsafe,
-                      "call_soon_threadsafe") < 0 ||
-        module_intern(&st->str_set_result, "set_result") < 0 ||
-        module_intern(&st->str_set_exception, "set_exception") < 0 ||
-        module_intern(&st->str_done, "done") < 0 ||
-        module_intern(&st->str_log, "log") < 0 ||
-        module_intern(&st->str_create_task, "create_task") < 0 ||
-        module_intern(&st->str_add_done_callback, "add_done_callback") < 0 ||
-        module_intern(&st->str_discard, "discard") < 0 ||
-        module_intern(&st->str_is_closed, "is_closed") < 0 ||
-        module_intern(&st->str_is_running, "is_running") < 0 ||
-        module_intern(&st->str_topic, "topic") < 0 ||
-        module_intern(&st->str_value, "value") < 0 ||
-        module_intern(&st->str_key, "key") < 0 ||
-        module_intern(&st->str_partition, "partition") < 0 ||
-        module_intern(&st->str_timestamp, "timestamp") < 0 ||
-        module_intern(&st->str_headers, "headers") < 0 ||
-        module_intern(&st->str_on_delivery, "on_delivery") < 0 ||
-        module_intern(&st->str_dispatch, "dispatch") < 0 ||
-        module_intern(&st->str_loop, "loop") < 0 ||
-        module_intern(&st->str_poll_thread, "poll_thread") < 0 ||
-        module_intern(&st->str_timeout, "timeout") < 0 ||
-        module_intern(&st->str_config, "config") < 0) {
+    if (module_intern_names(st) < 0 || module_import_helpers(st) < 0 ||
+        module_setup_types(module, st) < 0) {
         return -1;
     }
-    st->empty_tuple = PyTuple_New(0);
-    if (st->empty_tuple == NULL) {
+    /* Stop poll threads before the interpreter finalizes (a native thread
+     * must not take the GIL from a finalizing interpreter), and disown
+     * them in a forked child (where they do not exist). */
+    if (module_register_hook(module, "atexit", NULL, "_atexit") < 0 ||
+        module_register_hook(module, "os", "after_in_child",
+                             "_after_fork") < 0) {
         return -1;
     }
-    PyObject *events = PyImport_ImportModule("asyncio.events");
-    if (events == NULL) {
-        return -1;
-    }
-    st->get_running_loop = PyObject_GetAttrString(events, "_get_running_loop");
-    Py_DECREF(events);
-    PyObject *asyncio = PyImport_ImportModule("asyncio");
-    if (asyncio == NULL) {
-        return -1;
-    }
-    st->iscoroutine = PyObject_GetAttrString(asyncio, "iscoroutine");
-    Py_DECREF(asyncio);
-    PyObject *logging = PyImport_ImportModule("logging");
-    if (logging == NULL) {
-        return -1;
-    }
-    st->default_logger = PyObject_CallMethod(logging, "getLogger", "s",
-                                             "aiokafka_c");
-    Py_DECREF(logging);
-    if (st->get_running_loop == NULL || st->iscoroutine == NULL ||
-        st->default_logger == NULL) {
-        return -1;
-    }
-
-    st->DoneType = (PyTypeObject *)PyType_FromModuleAndSpec(module,
-                                                           &done_spec, NULL);
-    if (st->DoneType == NULL) {
-        return -1;
-    }
-    st->ThrottleEventType = PyStructSequence_NewType(&throttle_desc);
-    if (st->ThrottleEventType == NULL ||
-        PyModule_AddObjectRef(module, "ThrottleEvent",
-                              (PyObject *)st->ThrottleEventType) < 0) {
-        return -1;
-    }
-    if (akc_errors_setup_types(module, st) < 0 ||
-        akc_message_setup_types(module, st) < 0 ||
-        akc_dispatcher_setup_types(module, st) < 0 ||
-        akc_producer_setup_types(module, st) < 0) {
-        return -1;
-    }
-    if (PyModule_AddStringConstant(module, "LIBRDKAFKA_MIN_VERSION",
-                                   AKC_MIN_RDKAFKA_VERSION_STR) < 0) {
-        return -1;
-    }
-
-    /* Stop poll threads before the interpreter finalizes: a native thread
-     * must not try to take the GIL from a finalizing interpreter. */
-    PyObject *atexit = PyImport_ImportModule("atexit");
-    if (atexit == NULL) {
-        return -1;
-    }
-    PyObject *hook = PyObject_GetAttrString(module, "_atexit");
-    PyObject *r = hook ? PyObject_CallMethod(atexit, "register", "O", hook)
-                       : NULL;
-    Py_XDECREF(hook);
-    Py_DECREF(atexit);
-    if (r == NULL) {
-        return -1;
-    }
-    Py_DECREF(r);
     return 0;
 }
 
@@ -305,7 +312,7 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->MessageType);
     Py_VISIT(st->DispatcherType);
     Py_VISIT(st->ProducerType);
-    Py_VISIT(st->DoneType);
+    Py_VISIT(st->CloseWaiterType);
     Py_VISIT(st->ThrottleEventType);
     Py_VISIT(st->get_running_loop);
     Py_VISIT(st->iscoroutine);
@@ -322,7 +329,7 @@ module_clear(PyObject *module)
     Py_CLEAR(st->MessageType);
     Py_CLEAR(st->DispatcherType);
     Py_CLEAR(st->ProducerType);
-    Py_CLEAR(st->DoneType);
+    Py_CLEAR(st->CloseWaiterType);
     Py_CLEAR(st->ThrottleEventType);
     Py_CLEAR(st->get_running_loop);
     Py_CLEAR(st->iscoroutine);
@@ -351,6 +358,8 @@ module_clear(PyObject *module)
     Py_CLEAR(st->str_poll_thread);
     Py_CLEAR(st->str_timeout);
     Py_CLEAR(st->str_config);
+    Py_CLEAR(st->str_call_soon);
+    Py_CLEAR(st->str_close);
     return 0;
 }
 
@@ -362,6 +371,13 @@ module_free(void *module)
 
 static PyModuleDef_Slot module_slots[] = {
     {Py_mod_exec, module_exec},
+#if PY_VERSION_HEX >= 0x030C0000
+    /* Subinterpreters that share the main GIL are supported: all state is
+     * per module, and each poll thread runs in its client's interpreter.
+     * A per-interpreter GIL is not: librdkafka callbacks are not tied to
+     * one interpreter's lock.  Importing there raises ImportError. */
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_SUPPORTED},
+#endif
     {0, NULL},
 };
 

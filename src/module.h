@@ -7,8 +7,8 @@
 #ifndef AKC_MODULE_H
 #define AKC_MODULE_H
 
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "compat.h"
+
 #include <librdkafka/rdkafka.h>
 
 /* Keep in step with MIN_RDKAFKA in setup.py. */
@@ -27,7 +27,7 @@ typedef struct {
     PyTypeObject *MessageType;
     PyTypeObject *DispatcherType;
     PyTypeObject *ProducerType;
-    PyTypeObject *DoneType;
+    PyTypeObject *CloseWaiterType;
     PyTypeObject *ThrottleEventType;
 
     /* asyncio / logging helpers, imported once. */
@@ -60,10 +60,15 @@ typedef struct {
     PyObject *str_poll_thread;
     PyObject *str_timeout;
     PyObject *str_config;
+    PyObject *str_call_soon;
+    PyObject *str_close;
 
     /* Live pollers, so the atexit hook can stop their threads before the
-     * interpreter finalizes.  Touched only with the GIL held. */
+     * interpreter finalizes and a forked child can disown them.  Touched
+     * only with the GIL held. */
     struct akc_poller *pollers;
+    /* Set by the atexit hook: no new client may start a thread after it. */
+    int shutting_down;
 } akc_state;
 
 extern PyModuleDef akc_module_def;
@@ -88,22 +93,6 @@ int akc_parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
  * exception set. */
 int akc_timeout_ms(PyObject *timeout, int *out_ms);
 
-/* Takes the raised exception (normalized, with its traceback attached)
- * and clears the error indicator; returns a new reference or NULL. */
-static inline PyObject *
-akc_take_exception(void)
-{
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
-    PyErr_NormalizeException(&type, &value, &tb);
-    if (value != NULL && tb != NULL) {
-        PyException_SetTraceback(value, tb);
-    }
-    Py_XDECREF(type);
-    Py_XDECREF(tb);
-    return value;
-}
-
 /* Milliseconds on a monotonic clock. */
 int64_t akc_now_ms(void);
 
@@ -111,5 +100,6 @@ int akc_errors_setup_types(PyObject *module, akc_state *st);
 int akc_message_setup_types(PyObject *module, akc_state *st);
 int akc_dispatcher_setup_types(PyObject *module, akc_state *st);
 int akc_producer_setup_types(PyObject *module, akc_state *st);
+int akc_lifecycle_setup_types(PyObject *module, akc_state *st);
 
 #endif

@@ -1,5 +1,4 @@
-/* The producer's outbox: turning produce() arguments into a message and
- * handing it to librdkafka.
+/* The producer's outbox: handing messages to librdkafka.
  *
  * Each message handed over is on the in-flight list, which owns the one
  * reference librdkafka's opaque stands for; a message librdkafka has no
@@ -10,10 +9,8 @@
 #include "errors.h"
 #include "payload.h"
 
-#define TICK_MS 10
-
 void
-akc_inflight_link(ProducerObject *self, MessageObject *m)
+akc_inflight_link(ProducerObject *self, ProducedMessage *m)
 {
     Py_INCREF(m);
     m->prev = NULL;
@@ -27,7 +24,7 @@ akc_inflight_link(ProducerObject *self, MessageObject *m)
 
 /* Removes m; the caller inherits the list's reference. */
 void
-akc_inflight_unlink(ProducerObject *self, MessageObject *m)
+akc_inflight_unlink(ProducerObject *self, ProducedMessage *m)
 {
     if (m->prev != NULL) {
         m->prev->next = m->next;
@@ -43,11 +40,11 @@ akc_inflight_unlink(ProducerObject *self, MessageObject *m)
 }
 
 static int
-overflow_push(ProducerObject *self, MessageObject *m)
+overflow_push(ProducerObject *self, ProducedMessage *m)
 {
     if (self->ovf_len == self->ovf_cap) {
         Py_ssize_t cap = self->ovf_cap ? self->ovf_cap * 2 : 64;
-        MessageObject **buf = PyMem_Malloc(sizeof(*buf) * (size_t)cap);
+        ProducedMessage **buf = PyMem_Malloc(sizeof(*buf) * (size_t)cap);
         if (buf == NULL) {
             PyErr_NoMemory();
             return -1;
@@ -61,49 +58,51 @@ overflow_push(ProducerObject *self, MessageObject *m)
         self->ovf_head = 0;
     }
     self->ovf[(self->ovf_head + self->ovf_len) % self->ovf_cap] =
-        (MessageObject *)Py_NewRef(m);
+        (ProducedMessage *)Py_NewRef(m);
     self->ovf_len++;
     return 0;
 }
 
 /* Returns the oldest waiting message (the queue's reference). */
-MessageObject *
+ProducedMessage *
 akc_overflow_pop(ProducerObject *self)
 {
-    MessageObject *m = self->ovf[self->ovf_head];
+    ProducedMessage *m = self->ovf[self->ovf_head];
     self->ovf_head = (self->ovf_head + 1) % self->ovf_cap;
     self->ovf_len--;
     return m;
 }
 
+void
+akc_message_fail(DispatcherObject *d, ProducedMessage *m,
+                 rd_kafka_resp_err_t code, const char *reason)
+{
+    if (akc_message_set_failed(d->st, &m->base, code, reason) < 0 ||
+        akc_dispatcher_push(d, (PyObject *)m) < 0) {
+        PyErr_WriteUnraisable((PyObject *)m);
+    }
+    Py_DECREF(m);
+}
+
 /* Fails m (taking the reference the caller holds) and queues it for the
  * loop.  Never raises. */
 void
-akc_producer_fail(ProducerObject *self, MessageObject *m, rd_kafka_resp_err_t code,
-              const char *reason)
+akc_producer_fail(ProducerObject *self, ProducedMessage *m,
+                  rd_kafka_resp_err_t code, const char *reason)
 {
-    if (akc_message_set_failed(self->st, m, code, reason) < 0 ||
-        akc_dispatcher_push(self->dispatcher, (PyObject *)m) < 0) {
-        PyErr_WriteUnraisable((PyObject *)self);
-    }
-    Py_DECREF(m);
+    akc_message_fail(self->core.dispatcher, m, code, reason);
 }
 
 void
 akc_producer_update_tick(ProducerObject *self)
 {
-    akc_poller *p = self->poller;
+    akc_poller *p = self->core.poller;
     if (p == NULL) {
         return;
     }
-    int want = self->ovf_len > 0 || self->state == AKC_CLOSING ||
-               PyList_GET_SIZE(self->flush_waiters) > 0;
-    int was = atomic_exchange(&p->tick_ms, want ? TICK_MS : 0);
-    if (want && !was && p->queue != NULL) {
-        /* The thread may be in a long wait on the queue: wake it, so that
-         * close() and flush() deadlines are checked from now on. */
-        rd_kafka_queue_yield(p->queue);
-    }
+    int want = self->ovf_len > 0 || self->core.state == AKC_CLOSING ||
+               PyDict_GET_SIZE(self->flush_waiters) > 0;
+    akc_poller_set_tick(p, want ? AKC_TICK_MS : 0);
 }
 
 static void
@@ -131,10 +130,10 @@ producer_topic(ProducerObject *self, PyObject *name)
     if (s == NULL) {
         return NULL;
     }
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(self->rk, s, NULL);
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(self->core.rk, s, NULL);
     if (rkt == NULL) {
         rd_kafka_resp_err_t err = rd_kafka_last_error();
-        akc_raise(self->st,
+        akc_raise(self->core.st,
                   err ? err : RD_KAFKA_RESP_ERR__INVALID_ARG,
                   "invalid topic name");
         return NULL;
@@ -154,17 +153,17 @@ producer_topic(ProducerObject *self, PyObject *name)
  * exception set, else 0 with librdkafka's verdict in *errp (its local
  * error codes are negative, so they cannot share the return value). */
 static int
-producer_send(ProducerObject *self, MessageObject *m,
+producer_send(ProducerObject *self, ProducedMessage *m,
               rd_kafka_resp_err_t *errp)
 {
-    rd_kafka_topic_t *rkt = producer_topic(self, m->topic);
+    rd_kafka_topic_t *rkt = producer_topic(self, m->base.topic);
     if (rkt == NULL) {
         return -1;
     }
     const void *val, *key;
     size_t vlen, klen;
-    if (akc_payload_buffer(m->value, &val, &vlen) < 0 ||
-        akc_payload_buffer(m->key, &key, &klen) < 0) {
+    if (akc_payload_buffer(m->base.value, &val, &vlen) < 0 ||
+        akc_payload_buffer(m->base.key, &key, &klen) < 0) {
         return -1;
     }
     rd_kafka_resp_err_t err;
@@ -174,16 +173,16 @@ producer_send(ProducerObject *self, MessageObject *m,
      * partitioner fails. */
     if (m->c_headers != NULL) {
         err = rd_kafka_producev(
-            self->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(m->partition),
+            self->core.rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(m->base.partition),
             RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_KEY(key, klen),
-            RD_KAFKA_V_TIMESTAMP(m->timestamp), RD_KAFKA_V_OPAQUE(m),
+            RD_KAFKA_V_TIMESTAMP(m->base.timestamp), RD_KAFKA_V_OPAQUE(m),
             RD_KAFKA_V_HEADERS(m->c_headers), RD_KAFKA_V_END);
     }
     else {
         err = rd_kafka_producev(
-            self->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(m->partition),
+            self->core.rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(m->base.partition),
             RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_KEY(key, klen),
-            RD_KAFKA_V_TIMESTAMP(m->timestamp), RD_KAFKA_V_OPAQUE(m),
+            RD_KAFKA_V_TIMESTAMP(m->base.timestamp), RD_KAFKA_V_OPAQUE(m),
             RD_KAFKA_V_END);
     }
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -200,13 +199,13 @@ void
 akc_producer_drain_overflow(ProducerObject *self)
 {
     int64_t now = self->ovf_len ? akc_now_ms() : 0;
-    while (self->ovf_len > 0 && self->rk != NULL) {
-        MessageObject *m = self->ovf[self->ovf_head];
+    while (self->ovf_len > 0 && self->core.rk != NULL) {
+        ProducedMessage *m = self->ovf[self->ovf_head];
         if (now > m->deadline_ms) {
             akc_producer_fail(self, akc_overflow_pop(self),
-                          RD_KAFKA_RESP_ERR__MSG_TIMED_OUT,
-                          "the local queue stayed full for "
-                          "message.timeout.ms");
+                              RD_KAFKA_RESP_ERR__MSG_TIMED_OUT,
+                              "the local queue stayed full for "
+                              "message.timeout.ms");
             continue;
         }
         rd_kafka_resp_err_t err;
@@ -216,7 +215,7 @@ akc_producer_drain_overflow(ProducerObject *self)
         }
         m = akc_overflow_pop(self);
         if (rc < 0) {
-            PyObject *exc = akc_take_exception();
+            PyObject *exc = akc_err_take();
             PyObject *text = exc ? PyObject_Str(exc) : NULL;
             const char *s = text ? PyUnicode_AsUTF8(text) : NULL;
             PyErr_Clear();
@@ -244,7 +243,7 @@ akc_producer_pending(ProducerObject *self)
 /* Hands m to librdkafka or to the overflow queue.  Returns 0 or -1 with
  * an exception (KafkaException for librdkafka's refusals). */
 int
-akc_producer_enqueue(ProducerObject *self, MessageObject *m)
+akc_producer_enqueue(ProducerObject *self, ProducedMessage *m)
 {
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__QUEUE_FULL;
     /* With messages already waiting, going straight in would overtake
@@ -256,7 +255,7 @@ akc_producer_enqueue(ProducerObject *self, MessageObject *m)
         return 0;
     }
     if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-        akc_raise(self->st, err, NULL);
+        akc_raise(self->core.st, err, NULL);
         return -1;
     }
     /* Backpressure: wait (in produce order) for delivery reports to make
@@ -268,7 +267,7 @@ akc_producer_enqueue(ProducerObject *self, MessageObject *m)
             "messages are already waiting for room; await the futures or "
             "flush() before producing more",
             self->ovf_len);
-        akc_raise(self->st, RD_KAFKA_RESP_ERR__QUEUE_FULL,
+        akc_raise(self->core.st, RD_KAFKA_RESP_ERR__QUEUE_FULL,
                   reason ? PyUnicode_AsUTF8(reason) : NULL);
         Py_XDECREF(reason);
         return -1;
@@ -281,100 +280,3 @@ akc_producer_enqueue(ProducerObject *self, MessageObject *m)
     return 0;
 }
 
-/* Builds the message for produce()/produce_nowait() from parsed
- * arguments.  Returns a new message or NULL with an exception. */
-MessageObject *
-akc_producer_build_message(ProducerObject *self, PyObject **a, int nowait)
-{
-    akc_state *st = self->st;
-    PyObject *topic = a[ARG_TOPIC];
-    if (!PyUnicode_Check(topic)) {
-        PyErr_Format(PyExc_TypeError, "topic must be str, not %.100s",
-                     Py_TYPE(topic)->tp_name);
-        return NULL;
-    }
-    long partition = RD_KAFKA_PARTITION_UA;
-    if (a[ARG_PARTITION] != NULL && a[ARG_PARTITION] != Py_None) {
-        if (!PyLong_Check(a[ARG_PARTITION]) || PyBool_Check(a[ARG_PARTITION])) {
-            PyErr_Format(PyExc_TypeError, "partition must be int, not %.100s",
-                         Py_TYPE(a[ARG_PARTITION])->tp_name);
-            return NULL;
-        }
-        partition = PyLong_AsLong(a[ARG_PARTITION]);
-        if ((partition == -1 && PyErr_Occurred()) || partition < -1 ||
-            partition > INT32_MAX) {
-            PyErr_Clear();
-            PyErr_SetString(PyExc_ValueError,
-                            "partition must be -1 (any) or a partition "
-                            "number >= 0");
-            return NULL;
-        }
-    }
-    long long timestamp = 0;
-    if (a[ARG_TIMESTAMP] != NULL && a[ARG_TIMESTAMP] != Py_None) {
-        if (!PyLong_Check(a[ARG_TIMESTAMP]) || PyBool_Check(a[ARG_TIMESTAMP])) {
-            PyErr_Format(PyExc_TypeError,
-                         "timestamp must be int (milliseconds since the "
-                         "epoch), not %.100s",
-                         Py_TYPE(a[ARG_TIMESTAMP])->tp_name);
-            return NULL;
-        }
-        timestamp = PyLong_AsLongLong(a[ARG_TIMESTAMP]);
-        if ((timestamp == -1 && PyErr_Occurred()) || timestamp < 0) {
-            PyErr_Clear();
-            PyErr_SetString(PyExc_ValueError,
-                            "timestamp must be >= 0 milliseconds since the "
-                            "epoch (0: now)");
-            return NULL;
-        }
-    }
-    PyObject *cb = a[ARG_ON_DELIVERY];
-    if (cb == Py_None) {
-        cb = NULL;
-    }
-    if (cb != NULL && !PyCallable_Check(cb)) {
-        PyErr_Format(PyExc_TypeError,
-                     "on_delivery must be callable or None, not %.100s",
-                     Py_TYPE(cb)->tp_name);
-        return NULL;
-    }
-    int poll_thread = 0;
-    if (nowait && a[ARG_DISPATCH] != NULL) {
-        PyObject *disp = a[ARG_DISPATCH];
-        if (!PyUnicode_Check(disp)) {
-            PyErr_Format(PyExc_TypeError,
-                         "dispatch must be 'loop' or 'poll_thread', not "
-                         "%.100s",
-                         Py_TYPE(disp)->tp_name);
-            return NULL;
-        }
-        if (PyUnicode_Compare(disp, st->str_poll_thread) == 0) {
-            poll_thread = 1;
-        }
-        else if (PyUnicode_Compare(disp, st->str_loop) != 0) {
-            if (!PyErr_Occurred()) {
-                PyErr_Format(PyExc_ValueError,
-                             "dispatch must be 'loop' or 'poll_thread', not "
-                             "%R",
-                             disp);
-            }
-            return NULL;
-        }
-    }
-    MessageObject *m = akc_message_new(st);
-    if (m == NULL) {
-        return NULL;
-    }
-    m->topic = Py_NewRef(topic);
-    m->partition = (int32_t)partition;
-    m->timestamp = timestamp;
-    m->on_delivery = Py_XNewRef(cb);
-    m->dispatch_poll_thread = (char)poll_thread;
-    if (akc_payload_take(a[ARG_VALUE], "value", &m->value) < 0 ||
-        akc_payload_take(a[ARG_KEY], "key", &m->key) < 0 ||
-        akc_headers_build(a[ARG_HEADERS], &m->headers, &m->c_headers) < 0) {
-        Py_DECREF(m);
-        return NULL;
-    }
-    return m;
-}

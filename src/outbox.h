@@ -1,33 +1,15 @@
-/* The producer's outbox: see outbox.c. */
+/* The producer's outbox: handing messages to librdkafka, the in-flight
+ * list and the overflow ring.  See outbox.c. */
 #ifndef AKC_OUTBOX_H
 #define AKC_OUTBOX_H
 
 #include "producer.h"
 
-/* produce()/produce_nowait() parameters, in order. */
-enum {
-    ARG_TOPIC,
-    ARG_VALUE,
-    ARG_KEY,
-    ARG_PARTITION,
-    ARG_TIMESTAMP,
-    ARG_HEADERS,
-    ARG_ON_DELIVERY,
-    ARG_DISPATCH,
-    NARGS
-};
-
-/* Builds the message for produce()/produce_nowait() from parsed
- * arguments (a[ARG_*], NULL when not given).  Returns a new message or
- * NULL with TypeError/ValueError. */
-MessageObject *akc_producer_build_message(ProducerObject *self, PyObject **a,
-                                          int nowait);
-
 /* Hands m to librdkafka, or to the overflow ring when librdkafka's queue
  * is full (or others already wait).  Returns 0, or -1 with an exception
  * (KafkaException for librdkafka's refusals, _QUEUE_FULL when the ring is
  * full too). */
-int akc_producer_enqueue(ProducerObject *self, MessageObject *m);
+int akc_producer_enqueue(ProducerObject *self, ProducedMessage *m);
 
 /* Moves waiting messages into librdkafka while it has room; fails those
  * that waited longer than message.timeout.ms. */
@@ -37,14 +19,19 @@ void akc_producer_drain_overflow(ProducerObject *self);
 Py_ssize_t akc_producer_pending(ProducerObject *self);
 
 /* Fails m (taking the caller's reference) and queues it for the loop. */
-void akc_producer_fail(ProducerObject *self, MessageObject *m,
+void akc_producer_fail(ProducerObject *self, ProducedMessage *m,
                        rd_kafka_resp_err_t code, const char *reason);
 
-void akc_inflight_link(ProducerObject *self, MessageObject *m);
+/* The same without a producer (for orphans): marks m failed and hands it
+ * to d, taking the caller's reference.  Never raises. */
+void akc_message_fail(DispatcherObject *d, ProducedMessage *m,
+                      rd_kafka_resp_err_t code, const char *reason);
+
+void akc_inflight_link(ProducerObject *self, ProducedMessage *m);
 /* Removes m; the caller inherits the list's reference. */
-void akc_inflight_unlink(ProducerObject *self, MessageObject *m);
+void akc_inflight_unlink(ProducerObject *self, ProducedMessage *m);
 /* Returns the oldest waiting message (the ring's reference). */
-MessageObject *akc_overflow_pop(ProducerObject *self);
+ProducedMessage *akc_overflow_pop(ProducerObject *self);
 
 /* Asks the poll thread to tick while something waits on time (overflow,
  * flush, close), and wakes it at once when that starts. */

@@ -1,4 +1,5 @@
-/* Values, keys and headers of produced messages. */
+/* produce() arguments: values, keys, headers, partitions, timestamps and
+ * delivery callbacks, checked and turned into a ProducedMessage. */
 #include "payload.h"
 
 int
@@ -85,6 +86,25 @@ headers_add(PyObject *list, rd_kafka_headers_t *h, PyObject *name,
     return rc;
 }
 
+/* Adds headers[i], a (name, value) pair.  pair is a new reference held
+ * for the call: adding runs user code (a value's __buffer__), which may
+ * change the caller's container.  Returns 0 or -1. */
+static int
+headers_add_pair(PyObject *list, rd_kafka_headers_t *h, Py_ssize_t i,
+                 PyObject *pair)
+{
+    if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+        PyErr_Format(PyExc_TypeError,
+                     "headers[%zd] must be a (name, value) tuple, not "
+                     "%.100s",
+                     i, Py_TYPE(pair)->tp_name);
+        return -1;
+    }
+    /* A tuple is immutable: its items live as long as the pair. */
+    return headers_add(list, h, PyTuple_GET_ITEM(pair, 0),
+                       PyTuple_GET_ITEM(pair, 1));
+}
+
 int
 akc_headers_build(PyObject *headers, PyObject **pylist,
                   rd_kafka_headers_t **chdrs)
@@ -95,11 +115,15 @@ akc_headers_build(PyObject *headers, PyObject **pylist,
         return 0;
     }
     PyObject *items = NULL;
+    /* A snapshot we own: a tuple of the pairs, whatever user code does to
+     * the caller's list or dict meanwhile. */
     if (PyDict_Check(headers)) {
-        items = PyDict_Items(headers);
+        PyObject *l = PyDict_Items(headers);
+        items = l ? PySequence_Tuple(l) : NULL;
+        Py_XDECREF(l);
     }
     else if (PyList_Check(headers) || PyTuple_Check(headers)) {
-        items = PySequence_Fast(headers, "headers");
+        items = PySequence_Tuple(headers);
     }
     else {
         PyErr_Format(PyExc_TypeError,
@@ -111,23 +135,14 @@ akc_headers_build(PyObject *headers, PyObject **pylist,
     if (items == NULL) {
         return -1;
     }
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(items);
+    Py_ssize_t n = PyTuple_GET_SIZE(items);
     PyObject *list = PyList_New(0);
     rd_kafka_headers_t *h = rd_kafka_headers_new((size_t)n);
     if (list == NULL) {
         goto error;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *pair = PySequence_Fast_GET_ITEM(items, i);
-        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
-            PyErr_Format(PyExc_TypeError,
-                         "headers[%zd] must be a (name, value) tuple, not "
-                         "%.100s",
-                         i, Py_TYPE(pair)->tp_name);
-            goto error;
-        }
-        if (headers_add(list, h, PyTuple_GET_ITEM(pair, 0),
-                        PyTuple_GET_ITEM(pair, 1)) < 0) {
+        if (headers_add_pair(list, h, i, PyTuple_GET_ITEM(items, i)) < 0) {
             goto error;
         }
     }
@@ -140,4 +155,150 @@ error:
     Py_DECREF(items);
     rd_kafka_headers_destroy(h);
     return -1;
+}
+
+void
+akc_produce_arg_names(akc_state *st, int nowait, PyObject **names)
+{
+    names[ARG_TOPIC] = st->str_topic;
+    names[ARG_VALUE] = st->str_value;
+    names[ARG_KEY] = st->str_key;
+    names[ARG_PARTITION] = st->str_partition;
+    names[ARG_TIMESTAMP] = st->str_timestamp;
+    names[ARG_HEADERS] = st->str_headers;
+    names[ARG_ON_DELIVERY] = st->str_on_delivery;
+    names[ARG_DISPATCH] = nowait ? st->str_dispatch : NULL;
+    names[NARGS] = NULL;
+}
+
+/* partition: None/absent -> any (-1), else an int in [-1, INT32_MAX]. */
+static int
+arg_partition(PyObject *arg, int32_t *out)
+{
+    *out = RD_KAFKA_PARTITION_UA;
+    if (arg == NULL || arg == Py_None) {
+        return 0;
+    }
+    if (!PyLong_Check(arg) || PyBool_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "partition must be int, not %.100s",
+                     Py_TYPE(arg)->tp_name);
+        return -1;
+    }
+    long v = PyLong_AsLong(arg);
+    if ((v == -1 && PyErr_Occurred()) || v < -1 || v > INT32_MAX) {
+        PyErr_Clear();
+        PyErr_SetString(PyExc_ValueError,
+                        "partition must be -1 (any) or a partition number "
+                        ">= 0");
+        return -1;
+    }
+    *out = (int32_t)v;
+    return 0;
+}
+
+/* timestamp: None/absent/0 -> now, else milliseconds since the epoch. */
+static int
+arg_timestamp(PyObject *arg, int64_t *out)
+{
+    *out = 0;
+    if (arg == NULL || arg == Py_None) {
+        return 0;
+    }
+    if (!PyLong_Check(arg) || PyBool_Check(arg)) {
+        PyErr_Format(PyExc_TypeError,
+                     "timestamp must be int (milliseconds since the epoch), "
+                     "not %.100s",
+                     Py_TYPE(arg)->tp_name);
+        return -1;
+    }
+    long long v = PyLong_AsLongLong(arg);
+    if ((v == -1 && PyErr_Occurred()) || v < 0) {
+        PyErr_Clear();
+        PyErr_SetString(PyExc_ValueError,
+                        "timestamp must be >= 0 milliseconds since the epoch "
+                        "(0: now)");
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* on_delivery and dispatch: *cb is borrowed (NULL for none). */
+static int
+arg_callback(akc_state *st, PyObject **a, int nowait, PyObject **cb,
+             int *poll_thread)
+{
+    *cb = a[ARG_ON_DELIVERY] == Py_None ? NULL : a[ARG_ON_DELIVERY];
+    *poll_thread = 0;
+    if (*cb != NULL && !PyCallable_Check(*cb)) {
+        PyErr_Format(PyExc_TypeError,
+                     "on_delivery must be callable or None, not %.100s",
+                     Py_TYPE(*cb)->tp_name);
+        return -1;
+    }
+    PyObject *disp = nowait ? a[ARG_DISPATCH] : NULL;
+    if (disp == NULL) {
+        return 0;
+    }
+    if (PyUnicode_Check(disp) &&
+        PyUnicode_Compare(disp, st->str_poll_thread) == 0) {
+        *poll_thread = 1;
+        return 0;
+    }
+    if (PyUnicode_Check(disp) && PyUnicode_Compare(disp, st->str_loop) == 0) {
+        return 0;
+    }
+    if (!PyErr_Occurred()) {
+        PyErr_Format(PyUnicode_Check(disp) ? PyExc_ValueError
+                                           : PyExc_TypeError,
+                     "dispatch must be 'loop' or 'poll_thread', not %R",
+                     disp);
+    }
+    return -1;
+}
+
+ProducedMessage *
+akc_produce_build_message(akc_state *st, PyObject **a, int nowait)
+{
+    PyObject *topic = a[ARG_TOPIC], *cb;
+    int32_t partition;
+    int64_t timestamp;
+    int poll_thread;
+    if (!PyUnicode_Check(topic)) {
+        PyErr_Format(PyExc_TypeError, "topic must be str, not %.100s",
+                     Py_TYPE(topic)->tp_name);
+        return NULL;
+    }
+    if (arg_partition(a[ARG_PARTITION], &partition) < 0 ||
+        arg_timestamp(a[ARG_TIMESTAMP], &timestamp) < 0 ||
+        arg_callback(st, a, nowait, &cb, &poll_thread) < 0) {
+        return NULL;
+    }
+    ProducedMessage *pm = akc_message_new_produced(st);
+    if (pm == NULL) {
+        return NULL;
+    }
+    MessageObject *m = &pm->base;
+    m->topic = Py_NewRef(topic);
+    m->partition = partition;
+    m->timestamp = timestamp;
+    pm->dispatch_poll_thread = (char)poll_thread;
+    if (cb != NULL) {
+        pm->on_delivery = Py_NewRef(cb);
+        /* The callback runs in the context of this call, like a future's
+         * done-callback would. */
+        pm->context = PyContext_CopyCurrent();
+        if (pm->context == NULL) {
+            goto error;
+        }
+    }
+    if (akc_payload_take(a[ARG_VALUE], "value", &m->value) < 0 ||
+        akc_payload_take(a[ARG_KEY], "key", &m->key) < 0 ||
+        akc_headers_build(a[ARG_HEADERS], &m->headers, &pm->c_headers) < 0) {
+        goto error;
+    }
+    return pm;
+error:
+    Py_DECREF(m);
+    return NULL;
 }

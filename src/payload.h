@@ -2,7 +2,32 @@
 #ifndef AKC_PAYLOAD_H
 #define AKC_PAYLOAD_H
 
-#include "module.h"
+#include "message.h"
+
+/* produce()/produce_nowait() parameters, in order; the names are in
+ * akc_produce_arg_names(). */
+enum {
+    ARG_TOPIC,
+    ARG_VALUE,
+    ARG_KEY,
+    ARG_PARTITION,
+    ARG_TIMESTAMP,
+    ARG_HEADERS,
+    ARG_ON_DELIVERY,
+    ARG_DISPATCH,
+    NARGS
+};
+
+/* Fills names[NARGS + 1] (NULL-terminated, interned, borrowed) with the
+ * parameter names of produce() (nowait: produce_nowait(), which also has
+ * dispatch). */
+void akc_produce_arg_names(akc_state *st, int nowait, PyObject **names);
+
+/* Builds the message for produce()/produce_nowait() from parsed
+ * arguments (a[ARG_*], NULL when not given).  Returns a new message or
+ * NULL with TypeError/ValueError (nothing is half-built). */
+ProducedMessage *akc_produce_build_message(akc_state *st, PyObject **a,
+                                           int nowait);
 
 /* Returns the object to keep for a value or key: NULL for None, a new
  * reference to bytes or str as given (their buffers are immutable and are

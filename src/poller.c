@@ -1,9 +1,15 @@
 /* The native poll thread.  See poller.h for the ownership rules. */
 #include "poller.h"
 #include "errors.h"
+#include "lifecycle.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* Longest idle wait on the queue.  Anything that needs the thread sooner
+ * (close, flush, exit) wakes it with rd_kafka_queue_yield(). */
+#define IDLE_WAIT_MS 1000
 
 /* librdkafka's throttle_cb: runs on the poll thread, inside
  * rd_kafka_queue_poll(), without the GIL.  It only records the report;
@@ -36,14 +42,16 @@ akc_poller_new(akc_state *st, DispatcherObject *dispatcher)
     p->dispatcher = (DispatcherObject *)Py_NewRef(dispatcher);
     atomic_init(&p->stop, 0);
     atomic_init(&p->tick_ms, 0);
+    atomic_init(&p->exit_requested, 0);
     return p;
 }
 
 void
-akc_poller_configure(akc_poller *p, rd_kafka_conf_t *conf, int want_throttle)
+akc_poller_configure(akc_poller *p, rd_kafka_conf_t *conf, int events,
+                     int want_throttle)
 {
     char errstr[256];
-    rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_LOG |
+    rd_kafka_conf_set_events(conf, events | RD_KAFKA_EVENT_LOG |
                                        RD_KAFKA_EVENT_ERROR |
                                        RD_KAFKA_EVENT_STATS);
     /* Logs become events on our queue instead of being printed to stderr
@@ -55,139 +63,161 @@ akc_poller_configure(akc_poller *p, rd_kafka_conf_t *conf, int want_throttle)
     }
 }
 
-/* syslog level -> Python logging level. */
+/* syslog severity (0 emerg .. 7 debug) -> Python logging level. */
 static int
-py_log_level(int syslog_level)
+py_log_level(int severity)
 {
-    if (syslog_level <= 2) {
-        return 50;
-    }
-    if (syslog_level == 3) {
-        return 40;
-    }
-    if (syslog_level == 4) {
-        return 30;
-    }
-    if (syslog_level <= 6) {
-        return 20;
-    }
-    return 10;
+    static const int levels[8] = {
+        AKC_LOG_CRITICAL, AKC_LOG_CRITICAL, AKC_LOG_CRITICAL, AKC_LOG_ERROR,
+        AKC_LOG_WARNING,  AKC_LOG_INFO,     AKC_LOG_INFO,     AKC_LOG_DEBUG,
+    };
+    return severity >= 0 && severity < 8 ? levels[severity] : AKC_LOG_DEBUG;
 }
 
-/* Turns a generic event into a dispatcher item (or logs it when no loop
- * is bound yet).  GIL held.  Returns 0 or -1. */
 static int
-poller_generic_event(akc_poller *p, rd_kafka_event_t *ev)
+poller_log_event(akc_poller *p, rd_kafka_event_t *ev)
 {
-    DispatcherObject *d = p->dispatcher;
-    akc_state *st = p->st;
-    switch (rd_kafka_event_type(ev)) {
-    case RD_KAFKA_EVENT_LOG: {
-        const char *fac = NULL, *text = NULL;
-        int level = 7;
-        if (rd_kafka_event_log(ev, &fac, &text, &level) != 0) {
-            return 0;
-        }
-        PyObject *lvl = PyLong_FromLong(py_log_level(level));
-        PyObject *msg = PyUnicode_FromFormat("librdkafka %s: %s",
-                                             fac ? fac : "?",
-                                             text ? text : "");
-        int rc = -1;
-        if (lvl != NULL && msg != NULL) {
-            if (d->loop == NULL) {
-                akc_dispatcher_log(d, py_log_level(level), msg, NULL);
-                rc = 0;
-            }
-            else {
-                rc = akc_dispatcher_push_kind(d, AKC_ITEM_LOG, lvl, msg);
-            }
-        }
+    const char *fac = NULL, *text = NULL;
+    int severity = 7;
+    if (rd_kafka_event_log(ev, &fac, &text, &severity) != 0) {
+        return 0;
+    }
+    int level = py_log_level(severity);
+    PyObject *msg = PyUnicode_FromFormat("librdkafka %s: %s", fac ? fac : "?",
+                                         text ? text : "");
+    if (msg == NULL) {
+        return -1;
+    }
+    int rc = 0;
+    if (p->dispatcher->loop == NULL) {
+        akc_dispatcher_log(p->dispatcher, level, msg, NULL);
+    }
+    else {
+        PyObject *lvl = PyLong_FromLong(level);
+        rc = lvl ? akc_dispatcher_push_kind(p->dispatcher, AKC_ITEM_LOG, lvl,
+                                            msg)
+                 : -1;
         Py_XDECREF(lvl);
-        Py_XDECREF(msg);
-        return rc;
     }
-    case RD_KAFKA_EVENT_ERROR: {
-        rd_kafka_resp_err_t code = rd_kafka_event_error(ev);
-        int fatal = rd_kafka_event_error_is_fatal(ev);
-        char buf[512];
-        const char *reason = rd_kafka_event_error_string(ev);
-        if (fatal) {
-            /* The event carries _FATAL; the real cause is kept apart. */
-            code = rd_kafka_fatal_error(p->rk, buf, sizeof(buf));
-            reason = buf;
-        }
-        PyObject *err = akc_error_new(
-            st, code, reason, fatal,
-            !fatal && (code == RD_KAFKA_RESP_ERR__TRANSPORT ||
-                       code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN),
-            0);
-        if (err == NULL) {
-            return -1;
-        }
-        int rc = 0;
-        if (d->loop == NULL) {
-            PyObject *text = PyObject_Repr(err);
-            if (text != NULL) {
-                akc_dispatcher_logf(d, fatal ? 50 : 40, "aiokafka_c: %U",
-                                    text);
-                Py_DECREF(text);
-            }
-        }
-        else {
-            rc = akc_dispatcher_push_kind(d, AKC_ITEM_ERROR, err, NULL);
-        }
-        Py_DECREF(err);
-        return rc;
-    }
-    case RD_KAFKA_EVENT_STATS: {
-        if (d->stats_cb == NULL || d->loop == NULL) {
-            return 0;
-        }
-        const char *json = rd_kafka_event_stats(ev);
-        PyObject *s = PyUnicode_FromString(json ? json : "{}");
-        if (s == NULL) {
-            return -1;
-        }
-        int rc = akc_dispatcher_push_kind(d, AKC_ITEM_STATS, s, NULL);
-        Py_DECREF(s);
-        return rc;
-    }
-    default:
-        return 1; /* not generic: the client's handler takes it */
-    }
+    Py_DECREF(msg);
+    return rc;
 }
 
 static int
-poller_throttles(akc_poller *p)
+poller_error_event(akc_poller *p, akc_core *core, rd_kafka_event_t *ev)
 {
-    DispatcherObject *d = p->dispatcher;
+    rd_kafka_resp_err_t code = rd_kafka_event_error(ev);
+    int fatal = rd_kafka_event_error_is_fatal(ev);
+    char buf[512];
+    const char *reason = rd_kafka_event_error_string(ev);
+    if (fatal) {
+        /* The event carries _FATAL; the real cause is kept apart. */
+        code = rd_kafka_fatal_error(p->rk, buf, sizeof(buf));
+        reason = buf;
+    }
+    PyObject *err = akc_error_new(
+        p->st, code, reason, fatal,
+        !fatal && (code == RD_KAFKA_RESP_ERR__TRANSPORT ||
+                   code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN),
+        0);
+    if (err == NULL) {
+        return -1;
+    }
+    int rc = 0;
+    PyObject *cb = core ? core->error_cb : NULL;
+    if (p->dispatcher->loop == NULL || cb == NULL) {
+        /* No loop to run error_cb on (yet), or none given: the logger. */
+        PyObject *text = PyObject_Repr(err);
+        if (text != NULL) {
+            akc_dispatcher_logf(p->dispatcher,
+                                fatal ? AKC_LOG_CRITICAL : AKC_LOG_ERROR,
+                                "aiokafka_c: %U", text);
+            Py_DECREF(text);
+        }
+    }
+    else {
+        rc = akc_dispatcher_push_kind(p->dispatcher, AKC_ITEM_ERROR, cb, err);
+    }
+    Py_DECREF(err);
+    return rc;
+}
+
+static int
+poller_stats_event(akc_poller *p, akc_core *core, rd_kafka_event_t *ev)
+{
+    if (core == NULL || core->stats_cb == NULL ||
+        p->dispatcher->loop == NULL) {
+        return 0;
+    }
+    const char *json = rd_kafka_event_stats(ev);
+    PyObject *s = PyUnicode_FromString(json ? json : "{}");
+    if (s == NULL) {
+        return -1;
+    }
+    int rc = akc_dispatcher_push_kind(p->dispatcher, AKC_ITEM_STATS,
+                                      core->stats_cb, s);
+    Py_DECREF(s);
+    return rc;
+}
+
+/* Turns a log, error or statistics event into a dispatcher item.  GIL
+ * held; core is NULL once the client is gone.  Returns 1 if the event is
+ * the client's own, else 0 or -1 with an exception. */
+static int
+poller_generic_event(akc_poller *p, akc_core *core, rd_kafka_event_t *ev)
+{
+    switch (rd_kafka_event_type(ev)) {
+    case RD_KAFKA_EVENT_LOG:
+        return poller_log_event(p, ev);
+    case RD_KAFKA_EVENT_ERROR:
+        return poller_error_event(p, core, ev);
+    case RD_KAFKA_EVENT_STATS:
+        return poller_stats_event(p, core, ev);
+    default:
+        return 1;
+    }
+}
+
+static PyObject *
+poller_throttle_item(akc_poller *p, int i)
+{
+    PyObject *ev = PyStructSequence_New(p->st->ThrottleEventType);
+    if (ev == NULL) {
+        return NULL;
+    }
+    const char *b = p->throttles[i].broker;
+    PyObject *name = PyUnicode_DecodeUTF8(b, strlen(b), "replace");
+    PyObject *id = PyLong_FromLong(p->throttles[i].broker_id);
+    PyObject *secs = PyFloat_FromDouble(p->throttles[i].throttle_ms / 1000.0);
+    if (name == NULL || id == NULL || secs == NULL) {
+        Py_XDECREF(name);
+        Py_XDECREF(id);
+        Py_XDECREF(secs);
+        Py_DECREF(ev);
+        return NULL;
+    }
+    PyStructSequence_SET_ITEM(ev, 0, name);
+    PyStructSequence_SET_ITEM(ev, 1, id);
+    PyStructSequence_SET_ITEM(ev, 2, secs);
+    return ev;
+}
+
+static int
+poller_throttles(akc_poller *p, akc_core *core)
+{
     int n = p->nthrottles;
     p->nthrottles = 0;
-    if (d->throttle_cb == NULL || d->loop == NULL) {
+    if (core == NULL || core->throttle_cb == NULL ||
+        p->dispatcher->loop == NULL) {
         return 0;
     }
     for (int i = 0; i < n; i++) {
-        PyObject *ev = PyStructSequence_New(p->st->ThrottleEventType);
+        PyObject *ev = poller_throttle_item(p, i);
         if (ev == NULL) {
             return -1;
         }
-        PyObject *name = PyUnicode_DecodeUTF8(
-            p->throttles[i].broker, strlen(p->throttles[i].broker),
-            "replace");
-        PyObject *id = PyLong_FromLong(p->throttles[i].broker_id);
-        PyObject *secs = PyFloat_FromDouble(p->throttles[i].throttle_ms /
-                                            1000.0);
-        if (name == NULL || id == NULL || secs == NULL) {
-            Py_XDECREF(name);
-            Py_XDECREF(id);
-            Py_XDECREF(secs);
-            Py_DECREF(ev);
-            return -1;
-        }
-        PyStructSequence_SET_ITEM(ev, 0, name);
-        PyStructSequence_SET_ITEM(ev, 1, id);
-        PyStructSequence_SET_ITEM(ev, 2, secs);
-        int rc = akc_dispatcher_push_kind(d, AKC_ITEM_THROTTLE, ev, NULL);
+        int rc = akc_dispatcher_push_kind(p->dispatcher, AKC_ITEM_THROTTLE,
+                                          core->throttle_cb, ev);
         Py_DECREF(ev);
         if (rc < 0) {
             return -1;
@@ -196,15 +226,38 @@ poller_throttles(akc_poller *p)
     return 0;
 }
 
+/* The client's part of a batch, with the client alive: its events, then,
+ * while it closes, whether the handle may go. */
+static void
+poller_client_batch(akc_poller *p, PyObject *client, rd_kafka_event_t **own,
+                    size_t nown)
+{
+    akc_core *core = p->core;
+    p->ops->on_events(client, own, nown);
+    if (PyErr_Occurred()) {
+        PyErr_WriteUnraisable(client);
+    }
+    if (core->state == AKC_CLOSING && !atomic_load(&p->exit_requested) &&
+        p->ops->closing_step(client)) {
+        akc_core_forget_handle(core, client, 0);
+        akc_poller_request_exit(p);
+    }
+}
+
 /* One batch, on the poll thread with the GIL held. */
 static void
 poller_handle_batch(akc_poller *p, rd_kafka_event_t **evs, size_t n,
                     int tick)
 {
+    PyObject *client = NULL;
+    if (p->core != NULL && akc_weakref_get(p->client_ref, &client) < 0) {
+        PyErr_WriteUnraisable((PyObject *)p->dispatcher);
+    }
+    akc_core *core = client ? p->core : NULL;
     rd_kafka_event_t *own[AKC_POLL_BATCH];
     size_t nown = 0;
     for (size_t i = 0; i < n; i++) {
-        int rc = poller_generic_event(p, evs[i]);
+        int rc = poller_generic_event(p, core, evs[i]);
         if (rc > 0) {
             own[nown++] = evs[i];
             continue;
@@ -214,27 +267,72 @@ poller_handle_batch(akc_poller *p, rd_kafka_event_t **evs, size_t n,
         }
         rd_kafka_event_destroy(evs[i]);
     }
-    if (p->nthrottles > 0 && poller_throttles(p) < 0) {
+    if (p->nthrottles > 0 && poller_throttles(p, core) < 0) {
         PyErr_WriteUnraisable((PyObject *)p->dispatcher);
     }
-    PyObject *client = PyWeakref_GetObject(p->client_ref);
-    if (client != Py_None && client != NULL && (nown > 0 || tick)) {
-        Py_INCREF(client);
-        p->handler(client, p, own, nown);
-        if (PyErr_Occurred()) {
-            PyErr_WriteUnraisable(client);
-        }
-        akc_dispatcher_schedule(p->dispatcher);
-        /* May be the last reference: the client's dealloc then detaches
-         * this thread (see akc_poller_destroy). */
-        Py_DECREF(client);
+    if (client != NULL && (nown > 0 || tick || core->state == AKC_CLOSING)) {
+        poller_client_batch(p, client, own, nown);
     }
     else {
         for (size_t i = 0; i < nown; i++) {
             rd_kafka_event_destroy(own[i]);
         }
-        akc_dispatcher_schedule(p->dispatcher);
     }
+    akc_dispatcher_schedule(p->dispatcher);
+    /* May be the last reference: the client's dealloc then orphans this
+     * thread, which is fine here (see akc_poller_orphan). */
+    Py_XDECREF(client);
+}
+
+/* Waits up to timeout_ms for events and handles them as one batch.  Poll
+ * thread, GIL NOT held.  Returns the number of events taken. */
+static size_t
+poller_run_once(akc_poller *p, int timeout_ms)
+{
+    rd_kafka_event_t *evs[AKC_POLL_BATCH];
+    int tick = atomic_load(&p->tick_ms);
+    size_t n = 0;
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(p->queue, timeout_ms);
+    while (ev != NULL) {
+        evs[n++] = ev;
+        if (n == AKC_POLL_BATCH) {
+            break;
+        }
+        ev = rd_kafka_queue_poll(p->queue, 0);
+    }
+    if (n == 0 && tick == 0 && p->nthrottles == 0 &&
+        !atomic_load(&p->exit_requested)) {
+        return 0;
+    }
+    if (atomic_load(&p->stop) || akc_is_finalizing()) {
+        for (size_t i = 0; i < n; i++) {
+            rd_kafka_event_destroy(evs[i]);
+        }
+        return n;
+    }
+    PyEval_RestoreThread(p->tstate);
+    if (!atomic_load(&p->stop)) {
+        poller_handle_batch(p, evs, n, tick > 0);
+    }
+    else {
+        for (size_t i = 0; i < n; i++) {
+            rd_kafka_event_destroy(evs[i]);
+        }
+    }
+    PyEval_SaveThread();
+    return n;
+}
+
+size_t
+akc_poller_serve(akc_poller *p, int timeout_ms)
+{
+    return poller_run_once(p, timeout_ms);
+}
+
+int
+akc_poller_is_current(akc_poller *p)
+{
+    return p != NULL && p->started && pthread_equal(pthread_self(), p->thread);
 }
 
 static void
@@ -252,8 +350,9 @@ poller_unlink(akc_poller *p)
     p->prev = p->next = NULL;
 }
 
-/* Releases the librdkafka handle.  No GIL needed (and none should be held:
- * rd_kafka_destroy() joins librdkafka's threads). */
+/* Destroys the librdkafka handle and the queue.  No GIL needed, and none
+ * should be held by the caller's thread if it can be avoided:
+ * rd_kafka_destroy() joins librdkafka's threads. */
 static void
 poller_destroy_handle(akc_poller *p)
 {
@@ -262,119 +361,107 @@ poller_destroy_handle(akc_poller *p)
         p->queue = NULL;
     }
     if (p->rk != NULL) {
-        rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE |
-                                  RD_KAFKA_PURGE_F_INFLIGHT |
-                                  RD_KAFKA_PURGE_F_NON_BLOCKING);
+        if (rd_kafka_type(p->rk) == RD_KAFKA_PRODUCER) {
+            rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE |
+                                      RD_KAFKA_PURGE_F_INFLIGHT |
+                                      RD_KAFKA_PURGE_F_NON_BLOCKING);
+        }
         rd_kafka_destroy(p->rk);
+        p->rk = NULL;
     }
-    p->rk = NULL;
 }
 
 /* Frees the poller and its references.  GIL held.  The thread state is
- * not ours to free: the poll thread deletes it itself. */
+ * not touched: only the poll thread deletes it. */
 static void
 poller_free(akc_poller *p)
 {
     poller_unlink(p);
+    if (p->orphans != NULL && p->ops != NULL && p->ops->fail_orphans) {
+        p->ops->fail_orphans(p->dispatcher, p->orphans, 1);
+    }
+    p->orphans = NULL;
     Py_CLEAR(p->dispatcher);
     Py_CLEAR(p->client_ref);
-    Py_CLEAR(p->exit_item);
     free(p);
+}
+
+void
+akc_poller_free_unstarted(akc_poller *p)
+{
+    poller_free(p);
+}
+
+/* The graceful end, GIL held, handle gone: tell the client, or fail what
+ * a dropped client left.  Returns 1 if the thread must free p itself. */
+static int
+poller_finish(akc_poller *p)
+{
+    akc_core *core = p->core;
+    if (core != NULL) {
+        /* Attached: the client is alive (its dealloc detaches us before
+         * it runs any code), so a strong reference is safe. */
+        PyObject *client = Py_NewRef(core->owner);
+        p->finished = 1;
+        akc_core_closed(core, client);
+        /* May be the last reference: the dealloc then hands p to us. */
+        Py_DECREF(client);
+    }
+    else if (p->orphans != NULL && p->ops->fail_orphans != NULL) {
+        void *orphans = p->orphans;
+        p->orphans = NULL;
+        p->ops->fail_orphans(p->dispatcher, orphans, 0);
+    }
+    akc_dispatcher_schedule(p->dispatcher);
+    if (PyErr_Occurred()) {
+        PyErr_WriteUnraisable((PyObject *)p->dispatcher);
+    }
+    return p->core == NULL && !atomic_load(&p->stop);
 }
 
 static void *
 poller_main(void *arg)
 {
     akc_poller *p = arg;
-    rd_kafka_event_t *evs[AKC_POLL_BATCH];
-    /* The thread state is made here, on this thread, so that CPython's
-     * GIL-state bookkeeping knows whose it is; only this thread deletes
-     * it. */
-    PyGILState_STATE gstate = PyGILState_Ensure();
-    p->tstate = PyThreadState_Get();
-    PyEval_SaveThread();
-    for (;;) {
-        if (atomic_load(&p->stop)) {
-            break;
-        }
-        int tick = atomic_load(&p->tick_ms);
-        size_t n = 0;
-        rd_kafka_event_t *ev = rd_kafka_queue_poll(p->queue,
-                                                   tick > 0 ? tick : 200);
-        while (ev != NULL) {
-            evs[n++] = ev;
-            if (n == AKC_POLL_BATCH) {
-                break;
-            }
-            ev = rd_kafka_queue_poll(p->queue, 0);
-        }
-        if (n == 0 && tick == 0 && p->nthrottles == 0) {
-            continue;
-        }
-        if (atomic_load(&p->stop) || _Py_IsFinalizing()) {
-            for (size_t i = 0; i < n; i++) {
-                rd_kafka_event_destroy(evs[i]);
-            }
-            break;
-        }
-        PyEval_RestoreThread(p->tstate);
-        if (!atomic_load(&p->stop)) {
-            poller_handle_batch(p, evs, n, tick > 0);
-        }
-        else {
-            for (size_t i = 0; i < n; i++) {
-                rd_kafka_event_destroy(evs[i]);
-            }
-        }
-        int leave = p->exit_requested || atomic_load(&p->stop);
-        PyEval_SaveThread();
-        if (leave) {
-            break;
-        }
+    /* The thread state is made here, on this thread, for the client's own
+     * interpreter (a subinterpreter's client runs its Python code there);
+     * only this thread deletes it. */
+    PyThreadState *tstate = PyThreadState_New(p->interp);
+    if (tstate == NULL) {
+        return NULL;
     }
-
-    /* Leaving, without the GIL.  detached is only ever set on this thread
-     * (and stop is final), so reading them here is safe. */
-    int graceful = p->exit_requested && !atomic_load(&p->stop);
-    if (graceful || p->detached) {
+    p->tstate = tstate;
+    while (!atomic_load(&p->stop) && !atomic_load(&p->exit_requested)) {
+        int tick = atomic_load(&p->tick_ms);
+        poller_run_once(p, tick > 0 ? tick : IDLE_WAIT_MS);
+    }
+    if (!atomic_load(&p->stop)) {
+        if (p->ops->teardown != NULL) {
+            p->ops->teardown(p);
+        }
         poller_destroy_handle(p);
     }
-    if (_Py_IsFinalizing()) {
+    if (akc_is_finalizing()) {
         return NULL; /* taking the GIL now would never return */
     }
-    PyEval_RestoreThread(p->tstate);
-    if (graceful && p->exit_item != NULL && p->dispatcher != NULL) {
-        if (akc_dispatcher_push(p->dispatcher, p->exit_item) < 0) {
-            PyErr_WriteUnraisable(p->exit_item);
-        }
-        Py_CLEAR(p->exit_item);
-        akc_dispatcher_schedule(p->dispatcher);
-    }
-    if (p->detached) {
+    PyEval_RestoreThread(tstate);
+    if (!atomic_load(&p->stop) && poller_finish(p)) {
+        /* Orphaned: nobody else will join or free us. */
+        pthread_detach(p->thread);
         poller_free(p);
     }
-    else {
-        p->tstate = NULL;
-    }
-    PyGILState_Release(gstate);
+    /* Else the core (akc_core_reap) or atexit joins us and frees p. */
+    PyThreadState_Clear(tstate);
+    PyThreadState_DeleteCurrent();
     return NULL;
 }
 
-void
-akc_poller_release_handle(akc_poller *p)
-{
-    poller_destroy_handle(p);
-}
-
 int
-akc_poller_start(akc_poller *p, PyObject *client, rd_kafka_t *rk,
-                 akc_poller_handler handler, akc_poller_atexit atexit_hook)
+akc_poller_start(akc_poller *p, PyObject *client, akc_core *core,
+                 rd_kafka_t *rk, rd_kafka_queue_t *queue,
+                 const akc_client_ops *ops)
 {
-    p->rk = rk;
-    p->handler = handler;
-    p->atexit_hook = atexit_hook;
-    p->queue = rd_kafka_queue_get_main(rk);
-    rd_kafka_resp_err_t err = rd_kafka_set_log_queue(rk, NULL);
+    rd_kafka_resp_err_t err = rd_kafka_set_log_queue(rk, queue);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         akc_raise(p->st, err, "cannot route librdkafka logs to the client");
         return -1;
@@ -383,8 +470,15 @@ akc_poller_start(akc_poller *p, PyObject *client, rd_kafka_t *rk,
     if (p->client_ref == NULL) {
         return -1;
     }
+    p->interp = PyInterpreterState_Get();
+    p->rk = rk;
+    p->queue = queue;
+    p->ops = ops;
+    p->core = core;
     int rc = pthread_create(&p->thread, NULL, poller_main, p);
     if (rc != 0) {
+        p->rk = NULL;
+        p->queue = NULL;
         errno = rc;
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
@@ -398,84 +492,134 @@ akc_poller_start(akc_poller *p, PyObject *client, rd_kafka_t *rk,
     return 0;
 }
 
-/* Joins the thread if it still runs, releases the handle and frees p. */
-static void
-poller_join_and_free(akc_poller *p)
+void
+akc_poller_set_tick(akc_poller *p, int ms)
 {
+    int was = atomic_exchange(&p->tick_ms, ms);
+    /* The queue is the thread's to destroy, which it does only after
+     * exit_requested was set (with the GIL, which we hold now). */
+    if (ms > 0 && was == 0 && p->queue != NULL &&
+        !atomic_load(&p->exit_requested)) {
+        /* The thread may be in a long idle wait: wake it, so that close()
+         * and flush() deadlines are checked from now on. */
+        rd_kafka_queue_yield(p->queue);
+    }
+}
+
+void
+akc_poller_request_exit(akc_poller *p)
+{
+    if (!atomic_exchange(&p->exit_requested, 1) && p->queue != NULL &&
+        !akc_poller_is_current(p)) {
+        rd_kafka_queue_yield(p->queue);
+    }
+}
+
+void
+akc_poller_orphan(akc_poller *p, void *orphans)
+{
+    p->orphans = orphans;
+    p->core = NULL;
+    if (p->finished) {
+        /* Only leaving: this runs on the thread itself (see
+         * poller_finish), which now frees p on its way out. */
+        return;
+    }
+    /* The queue belongs to the thread until it destroys it, and the thread
+     * only does so after seeing exit_requested, set here first. */
+    akc_poller_request_exit(p);
+}
+
+void
+akc_poller_reap(akc_poller *p)
+{
+    if (akc_poller_is_current(p)) {
+        p->core = NULL; /* the thread frees itself (poller_main) */
+        return;
+    }
     if (p->started) {
         Py_BEGIN_ALLOW_THREADS
         pthread_join(p->thread, NULL);
         Py_END_ALLOW_THREADS
         p->started = 0;
     }
-    Py_BEGIN_ALLOW_THREADS
-    poller_destroy_handle(p);
-    Py_END_ALLOW_THREADS
     poller_free(p);
 }
 
-void
-akc_poller_destroy(akc_poller *p)
+/* atexit, for one poller whose thread has been joined: destroy the
+ * handle (unless the thread did), then let the client drop its state.
+ * GIL held. */
+static void
+poller_release_at_exit(akc_poller *p)
 {
-    atomic_store(&p->stop, 1);
-    if (p->started && pthread_equal(pthread_self(), p->thread)) {
-        /* The client died on its own poll thread (its last reference was
-         * dropped there, after its handler returned, so no event is held).
-         * The handle goes now, GIL held (librdkafka's threads never need
-         * it), so that the caller may release what librdkafka pointed to;
-         * the thread cannot join itself, so it frees the poller when it
-         * leaves its loop. */
-        poller_destroy_handle(p);
-        p->detached = 1;
-        pthread_detach(p->thread);
-        return;
+    akc_core *core = p->core;
+    PyObject *client = core ? Py_NewRef(core->owner) : NULL;
+    if (client != NULL && core->rk != NULL) {
+        akc_core_forget_handle(core, client, 0);
     }
-    poller_join_and_free(p);
-}
-
-void
-akc_poller_join(akc_poller *p)
-{
-    poller_join_and_free(p);
+    Py_BEGIN_ALLOW_THREADS
+    poller_destroy_handle(p);
+    Py_END_ALLOW_THREADS
+    if (client != NULL) {
+        core->poller = NULL;
+        if (core->state != AKC_CLOSED) {
+            core->state = AKC_CLOSED;
+            p->ops->release(client, "the interpreter exited", 1);
+            akc_core_wake_blocked(core);
+        }
+        p->core = NULL;
+        Py_DECREF(client);
+    }
+    PyErr_Clear();
 }
 
 int
 akc_pollers_stop_all(akc_state *st)
 {
     int n = 0;
-    for (;;) {
+    st->shutting_down = 1;
+    while (st->pollers != NULL) {
         akc_poller *p = st->pollers;
-        while (p != NULL && (!p->started || p->detached)) {
-            p = p->next;
-        }
-        if (p == NULL) {
-            break;
-        }
-        /* Clear started before letting go of the GIL, so that a client
-         * destroyed meanwhile does not join the same thread. */
-        pthread_t t = p->thread;
-        p->started = 0;
+        poller_unlink(p);
         atomic_store(&p->stop, 1);
-        Py_BEGIN_ALLOW_THREADS
-        pthread_join(t, NULL);
-        Py_END_ALLOW_THREADS
-        n++;
-    }
-    /* With every poll thread gone, each client releases its handle while
-     * we still hold the GIL (librdkafka's own threads never need it), so
-     * nothing changes the list under us. */
-    for (akc_poller *p = st->pollers; p != NULL; p = p->next) {
-        if (p->detached || p->rk == NULL) {
-            continue;
+        if (p->queue != NULL && !atomic_load(&p->exit_requested)) {
+            rd_kafka_queue_yield(p->queue);
         }
-        PyObject *client = p->client_ref ? PyWeakref_GetObject(p->client_ref)
-                                         : NULL;
-        if (client != NULL && client != Py_None && p->atexit_hook != NULL) {
-            Py_INCREF(client);
-            p->atexit_hook(client, p);
-            Py_DECREF(client);
+        if (p->started) {
+            Py_BEGIN_ALLOW_THREADS
+            pthread_join(p->thread, NULL);
+            Py_END_ALLOW_THREADS
+            p->started = 0;
+            n++;
         }
-        poller_destroy_handle(p);
+        poller_release_at_exit(p);
+        poller_free(p); /* fails the orphans of a dropped client quietly */
     }
     return n;
+}
+
+void
+akc_pollers_after_fork(akc_state *st)
+{
+    while (st->pollers != NULL) {
+        akc_poller *p = st->pollers;
+        poller_unlink(p);
+        /* The handle, its queue, the thread and its thread state stay
+         * untouched: the threads that used them do not exist here and may
+         * have died holding their locks. */
+        p->rk = NULL;
+        p->queue = NULL;
+        p->tstate = NULL;
+        p->started = 0;
+        akc_core *core = p->core;
+        if (core != NULL) {
+            PyObject *client = Py_NewRef(core->owner);
+            akc_core_forked(core, client);
+            Py_DECREF(client);
+        }
+        /* What a dropped client left is dropped: nothing here reads those
+         * buffers any more. */
+        p->core = NULL;
+        poller_free(p);
+    }
 }

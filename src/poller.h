@@ -1,16 +1,26 @@
-/* The native poll thread: one per client.
+/* The native poll thread: one per client, generic over the client.
  *
- * It waits on the client's librdkafka queue with the GIL released,
- * takes every event that is ready as one batch, then holds the GIL once
- * to turn the batch into dispatcher items (log, error, stats and
- * throttle itself; delivery reports and other client events through the
- * client's handler) and to schedule one hand-off to the loop.
+ * It waits on the client's librdkafka queue with the GIL released, takes
+ * every event that is ready as one batch, then holds the GIL once to turn
+ * the batch into dispatcher items (log, error, stats and throttle itself;
+ * every other event through the client's on_events hook) and to schedule
+ * one hand-off to the loop.
  *
  * Ownership: the poller holds a weak reference to its client and a strong
- * one to the client's dispatcher.  It borrows the client only while it
- * holds the GIL, so the client can be collected at any time; a client
- * that dies on the poll thread itself detaches the thread, which then
- * frees the poller on its way out. */
+ * one to the client's dispatcher (which holds nothing of the client, so
+ * the collector still sees every cycle through the client).  It borrows
+ * the client only while it holds the GIL.
+ *
+ * Who frees the poller: the client core while it is attached (it joins
+ * the finished thread first: akc_core_reap), the thread itself once the
+ * client has died and orphaned it, the atexit hook (which stops and
+ * joins every thread), or, in a forked child, the fork hook (the thread
+ * does not exist there).  The thread ends gracefully when asked
+ * (exit_requested: close() finished its orderly part, or the client was
+ * dropped): it runs the client's teardown hook, destroys the handle
+ * without the GIL, then with the GIL reports to the client (or fails the
+ * orphans).  Stopped (atexit), it leaves at once, touching no Python
+ * object. */
 #ifndef AKC_POLLER_H
 #define AKC_POLLER_H
 
@@ -24,33 +34,51 @@
 
 typedef struct akc_poller akc_poller;
 
-/* Called on the poll thread with the GIL held and the client alive, with
- * the client-specific events of a batch (n may be 0 on a tick).  The
- * handler owns the events and destroys them. */
-typedef void (*akc_poller_handler)(PyObject *client, akc_poller *p,
-                                   rd_kafka_event_t **evs, size_t n);
-
-/* Called by the atexit hook, GIL held, after the poll thread has stopped:
- * the client releases what refers into the handle, then calls
- * akc_poller_release_handle(), then drops its in-flight state quietly. */
-typedef void (*akc_poller_atexit)(PyObject *client, akc_poller *p);
+/* What a client plugs into the generic poll thread.  Every hook is called
+ * with the client alive (a strong reference held by the caller). */
+typedef struct {
+    /* Poll thread, GIL held: the client's own events of a batch (n may be
+     * 0 on a tick).  The hook owns the events and destroys them. */
+    void (*on_events)(PyObject *client, rd_kafka_event_t **evs, size_t n);
+    /* Poll thread, GIL held, while the client is closing: returns 1 once
+     * the handle may be destroyed. */
+    int (*closing_step)(PyObject *client);
+    /* GIL held, the handle is about to be destroyed (or, forked, is
+     * abandoned): drop everything that points into it, such as topic
+     * handles, without calling librdkafka when forked. */
+    void (*forget_handle)(PyObject *client, int forked);
+    /* Poll thread, GIL NOT held, just before the handle is destroyed and
+     * while its queue can still be served with akc_poller_serve(): a
+     * blocking teardown (a consumer leaves its group here).  May be
+     * NULL. */
+    void (*teardown)(akc_poller *p);
+    /* GIL held, the handle is gone: fail or release what the client still
+     * holds.  quiet: the interpreter is exiting, release without trying
+     * to reach the loop. */
+    void (*release)(PyObject *client, const char *why, int quiet);
+    /* GIL held, after the handle is gone, for what a dropped client left
+     * in flight (see akc_poller_orphan); frees it.  quiet as above. */
+    void (*fail_orphans)(DispatcherObject *d, void *orphans, int quiet);
+} akc_client_ops;
 
 struct akc_poller {
     akc_state *st;
+    PyInterpreterState *interp;
     rd_kafka_t *rk;
-    rd_kafka_queue_t *queue;
+    rd_kafka_queue_t *queue;      /* the queue the thread serves (owned) */
     DispatcherObject *dispatcher; /* strong */
     PyObject *client_ref;         /* weakref to the client */
-    akc_poller_handler handler;
-    akc_poller_atexit atexit_hook;
+    void *orphans;                /* what a dropped client left, or NULL */
+    const akc_client_ops *ops;
+    struct akc_core *core;        /* the client's core while it lives */
     pthread_t thread;
     PyThreadState *tstate;
-    atomic_int stop;     /* exit as soon as possible, touching nothing */
-    atomic_int tick_ms;  /* > 0: run the handler at least this often */
+    atomic_int stop;     /* leave at once, touching no Python object */
+    atomic_int tick_ms;  /* > 0: run on_events at least this often */
+    atomic_int exit_requested; /* tear down gracefully and leave */
     int started;
-    int detached;        /* GIL: the thread frees the poller itself */
-    int exit_requested;  /* GIL: destroy the handle, push exit_item, exit */
-    PyObject *exit_item; /* pushed to the dispatcher after rk is gone */
+    int finished;  /* GIL: the thread has done its last Python work for
+                      the attached client; it only leaves from now on */
     /* Throttle reports, filled by librdkafka's throttle_cb, which runs on
      * the poll thread inside rd_kafka_queue_poll(). */
     struct {
@@ -62,37 +90,63 @@ struct akc_poller {
     akc_poller *prev, *next; /* st->pollers */
 };
 
-/* Allocates a poller; the handle is attached later with
- * akc_poller_start().  GIL held.  Returns NULL with MemoryError set. */
+/* Allocates a poller; the handle is attached by akc_poller_start().  GIL
+ * held.  Returns NULL with MemoryError set. */
 akc_poller *akc_poller_new(akc_state *st, DispatcherObject *dispatcher);
 
-/* Sets the callbacks and event mask on conf so that every event reaches
- * the poller's queue.  Call before rd_kafka_new(). */
-void akc_poller_configure(akc_poller *p, rd_kafka_conf_t *conf,
+/* Sets the callbacks and event mask on conf so that every event in
+ * events (plus logs, errors and statistics) reaches the poller's queue.
+ * Call before rd_kafka_new(). */
+void akc_poller_configure(akc_poller *p, rd_kafka_conf_t *conf, int events,
                           int want_throttle);
 
-/* Takes the handle (already created with conf from
- * akc_poller_configure), routes logs to the main queue and starts the
- * thread.  GIL held.  Returns 0 or -1 with an exception set. */
-int akc_poller_start(akc_poller *p, PyObject *client, rd_kafka_t *rk,
-                     akc_poller_handler handler,
-                     akc_poller_atexit atexit_hook);
+/* Takes the handle and queue (both already created; queue is owned from
+ * now on), routes logs to it and starts the thread.  This is the last
+ * step of a client's construction: nothing after it may fail.  GIL held.
+ * Returns 0, or -1 with an exception set (the handle and queue are then
+ * the caller's again). */
+int akc_poller_start(akc_poller *p, PyObject *client, struct akc_core *core,
+                     rd_kafka_t *rk, rd_kafka_queue_t *queue,
+                     const akc_client_ops *ops);
 
-/* Destroys the librdkafka handle now (purging what is queued).  Safe with
- * the GIL held: librdkafka's own threads never need it. */
-void akc_poller_release_handle(akc_poller *p);
+/* Frees a poller that never started.  GIL held. */
+void akc_poller_free_unstarted(akc_poller *p);
 
-/* Stops the thread at once without flushing and frees the poller (or
- * hands that to the thread if called on it).  After this the caller must
- * not touch p.  GIL held; releases it while joining. */
-void akc_poller_destroy(akc_poller *p);
+/* Asks the thread to tick (or not) and wakes it when ticking starts.  Any
+ * thread, GIL held. */
+void akc_poller_set_tick(akc_poller *p, int ms);
 
-/* Waits for a thread that has finished a graceful exit (exit_requested),
- * then frees the poller.  GIL held; releases it while joining. */
-void akc_poller_join(akc_poller *p);
+/* Asks the thread for a graceful exit (after the current batch).  Any
+ * thread, GIL held. */
+void akc_poller_request_exit(akc_poller *p);
 
-/* atexit: stops every live poll thread before the interpreter
- * finalizes.  Returns the number of threads stopped. */
+/* The client is being deallocated: the thread stops using it, owns
+ * orphans (may be NULL), tears the handle down in the background if it
+ * has not yet, and frees itself.  GIL held; runs no Python code and
+ * never blocks. */
+void akc_poller_orphan(akc_poller *p, void *orphans);
+
+/* Joins the finished thread of an attached poller and frees it (on the
+ * thread itself: hands the freeing to it).  GIL held; released while
+ * joining. */
+void akc_poller_reap(akc_poller *p);
+
+/* From a teardown hook (poll thread, no GIL): serves the queue for up to
+ * timeout_ms like a batch would.  Returns the number of events. */
+size_t akc_poller_serve(akc_poller *p, int timeout_ms);
+
+/* 1 if called on p's own thread. */
+int akc_poller_is_current(akc_poller *p);
+
+/* atexit: stops every live poll thread, destroys every handle and lets
+ * each client drop its in-flight state.  GIL held.  Returns the number of
+ * threads stopped. */
 int akc_pollers_stop_all(akc_state *st);
+
+/* In a forked child: every poller's thread and librdkafka's threads are
+ * gone, and their locks may be held forever.  Disowns every poller
+ * without touching its handle (deliberately leaked) and marks each
+ * client forked.  GIL held. */
+void akc_pollers_after_fork(akc_state *st);
 
 #endif

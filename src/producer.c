@@ -3,11 +3,12 @@
  * produce() never blocks: it hands the message to librdkafka (or, when
  * librdkafka's queue is full, to our ordered overflow queue) and returns a
  * future.  Delivery reports come back on the native poll thread, which
- * fills in the MessageObject, runs poll-thread callbacks, and hands the
- * rest to the dispatcher in one batch.  flush() and close() are state the
- * poll thread checks on every batch or tick; their futures complete
- * through the same hand-off, so they complete after every delivery report
- * that came before them. */
+ * fills in the message, runs poll-thread callbacks, and hands the rest to
+ * the dispatcher in one batch.  flush() and close() are state the poll
+ * thread checks on every batch or tick; their futures complete through
+ * the same hand-off, so they complete after every delivery report that
+ * came before them.  Construction, closing and every teardown path are
+ * the client core's (lifecycle.c); this file supplies its hooks. */
 #include "producer.h"
 #include "outbox.h"
 #include "mock.h"
@@ -17,351 +18,327 @@
 
 #include <structmember.h>
 
-#define LOG_WARNING 30
-#define CLOSE_PURGE_MS 1000
+/* ---- completing deliveries on the loop (the dispatcher's client item) */
 
-
-
-
-
-
-
-
-
-
-
-
-/* ---- the poll thread's handler ------------------------------------ */
-
-static void producer_request_exit(ProducerObject *self, akc_poller *p);
-
-/* Runs on the poll thread with the GIL held (see akc_poller_handler). */
-static void
-producer_on_events(PyObject *client, akc_poller *p, rd_kafka_event_t **evs,
-                   size_t n)
+/* Resolves the message's future, if anyone still waits on it.  Returns 1
+ * if someone observed the result. */
+static int
+deliver_future(DispatcherObject *d, MessageObject *m, PyObject *fut)
 {
-    ProducerObject *self = (ProducerObject *)client;
-    akc_state *st = self->st;
-    DispatcherObject *d = self->dispatcher;
+    akc_state *st = d->st;
+    PyObject *done = PyObject_CallMethodNoArgs(fut, st->str_done);
+    int is_done = done ? PyObject_IsTrue(done) : -1;
+    Py_XDECREF(done);
+    if (is_done == 0) {
+        PyObject *r;
+        if (m->error != NULL) {
+            PyObject *exc = akc_exception_new(st, m->error);
+            r = exc ? PyObject_CallMethodOneArg(fut, st->str_set_exception,
+                                                exc)
+                    : NULL;
+            Py_XDECREF(exc);
+        }
+        else {
+            r = PyObject_CallMethodOneArg(fut, st->str_set_result,
+                                          (PyObject *)m);
+        }
+        Py_XDECREF(r);
+    }
+    if (PyErr_Occurred()) {
+        PyErr_WriteUnraisable(fut);
+    }
+    return is_done == 0;
+}
+
+/* A failure nobody waited for (fire-and-forget, or the awaiting task was
+ * cancelled) still has to be seen by someone. */
+static void
+deliver_unobserved(DispatcherObject *d, MessageObject *m)
+{
+    PyObject *text = PyObject_Str(m->error);
+    if (text == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    akc_dispatcher_logf(d, AKC_LOG_ERROR,
+                        "aiokafka_c: delivery failed (no one is waiting for "
+                        "it): topic=%S partition=%d: %U",
+                        m->topic ? m->topic : Py_None, (int)m->partition,
+                        text);
+    Py_DECREF(text);
+}
+
+/* The dispatcher's client item: one delivery report, on the loop. */
+static void
+producer_deliver(DispatcherObject *d, PyObject *item)
+{
+    ProducedMessage *pm = (ProducedMessage *)item;
+    MessageObject *m = &pm->base;
+    /* Take ownership of the fields first: callbacks may touch m. */
+    PyObject *fut = pm->future, *cb = pm->on_delivery, *ctx = pm->context;
+    pm->future = pm->on_delivery = pm->context = NULL;
+    int observed = cb != NULL;
+    if (fut != NULL) {
+        observed |= deliver_future(d, m, fut);
+        Py_DECREF(fut);
+    }
+    if (cb != NULL) {
+        PyObject *args[2] = {m->error ? m->error : Py_None, item};
+        akc_dispatcher_call_user(d, cb, args, 2, ctx, "on_delivery callback",
+                                 1);
+        Py_DECREF(cb);
+    }
+    Py_XDECREF(ctx);
+    if (!observed && m->error != NULL) {
+        deliver_unobserved(d, m);
+    }
+}
+
+/* ---- the poll thread's hooks --------------------------------------- */
+
+/* One delivered message, on the poll thread: run a poll-thread callback
+ * here, hand everything else that someone may observe to the loop. */
+static void
+producer_report(ProducerObject *self, const rd_kafka_message_t *rkm)
+{
+    ProducedMessage *pm = rkm->_private;
+    if (pm == NULL) {
+        return;
+    }
+    akc_inflight_unlink(self, pm); /* we now own its reference */
+    DispatcherObject *d = self->core.dispatcher;
+    if (akc_message_set_delivery(self->core.st, &pm->base, rkm) < 0) {
+        PyErr_WriteUnraisable((PyObject *)self);
+    }
+    if (pm->dispatch_poll_thread && pm->on_delivery != NULL) {
+        PyObject *cb = pm->on_delivery, *ctx = pm->context;
+        pm->on_delivery = pm->context = NULL;
+        PyObject *args[2] = {pm->base.error ? pm->base.error : Py_None,
+                             (PyObject *)pm};
+        akc_dispatcher_call_user(d, cb, args, 2, ctx, "on_delivery callback",
+                                 0);
+        Py_DECREF(cb);
+        Py_XDECREF(ctx);
+    }
+    else if (pm->future != NULL || pm->on_delivery != NULL ||
+             pm->base.error != NULL) {
+        if (akc_dispatcher_push(d, (PyObject *)pm) < 0) {
+            PyErr_WriteUnraisable((PyObject *)self);
+        }
+    }
+    /* A fire-and-forget success needs nothing from the loop. */
+    Py_DECREF(pm);
+}
+
+static void
+producer_reports(ProducerObject *self, rd_kafka_event_t *ev)
+{
     const rd_kafka_message_t *msgs[AKC_POLL_BATCH];
-    for (size_t i = 0; i < n; i++) {
-        if (rd_kafka_event_type(evs[i]) != RD_KAFKA_EVENT_DR) {
-            rd_kafka_event_destroy(evs[i]);
+    size_t cnt;
+    while ((cnt = rd_kafka_event_message_array(ev, msgs, AKC_POLL_BATCH)) >
+           0) {
+        for (size_t j = 0; j < cnt; j++) {
+            producer_report(self, msgs[j]);
+        }
+    }
+}
+
+/* Answers every flush() whose messages are all delivered or whose
+ * deadline passed (all of them with `all`). */
+static void
+producer_answer_flushes(ProducerObject *self, int all)
+{
+    if (PyDict_GET_SIZE(self->flush_waiters) == 0) {
+        return;
+    }
+    Py_ssize_t remaining = akc_producer_pending(self);
+    int64_t now = akc_now_ms();
+    PyObject *items = PyDict_Items(self->flush_waiters);
+    PyObject *r = PyLong_FromSsize_t(remaining);
+    if (items == NULL || r == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); i++) {
+        PyObject *w = PyList_GET_ITEM(items, i);
+        PyObject *fut = PyTuple_GET_ITEM(w, 0);
+        int64_t deadline = PyLong_AsLongLong(PyTuple_GET_ITEM(w, 1));
+        if (!all && remaining > 0 && (deadline < 0 || now < deadline)) {
             continue;
         }
-        size_t cnt;
-        while ((cnt = rd_kafka_event_message_array(evs[i], msgs,
-                                                   AKC_POLL_BATCH)) > 0) {
-            for (size_t j = 0; j < cnt; j++) {
-                MessageObject *m = msgs[j]->_private;
-                if (m == NULL) {
-                    continue;
-                }
-                akc_inflight_unlink(self, m); /* we now own its reference */
-                if (akc_message_set_delivery(st, m, msgs[j]) < 0) {
-                    PyErr_WriteUnraisable((PyObject *)self);
-                }
-                if (m->dispatch_poll_thread && m->on_delivery != NULL) {
-                    PyObject *cb = m->on_delivery;
-                    m->on_delivery = NULL;
-                    PyObject *args[2] = {m->error ? m->error : Py_None,
-                                         (PyObject *)m};
-                    akc_dispatcher_call_user(d, cb, args, 2,
-                                             "on_delivery callback", 0);
-                    Py_DECREF(cb);
-                }
-                else if (m->future != NULL || m->on_delivery != NULL ||
-                         m->error != NULL) {
-                    if (akc_dispatcher_push(d, (PyObject *)m) < 0) {
-                        PyErr_WriteUnraisable((PyObject *)self);
-                    }
-                }
-                /* A fire-and-forget success needs nothing from the loop. */
-                Py_DECREF(m);
-            }
-        }
-        /* Destroying the event frees librdkafka's queue slots, so drain
-         * the overflow only after this. */
-        rd_kafka_event_destroy(evs[i]);
-    }
-
-    akc_producer_drain_overflow(self);
-
-    Py_ssize_t nw = PyList_GET_SIZE(self->flush_waiters);
-    if (nw > 0) {
-        Py_ssize_t remaining = akc_producer_pending(self);
-        int64_t now = akc_now_ms();
-        for (Py_ssize_t i = nw - 1; i >= 0; i--) {
-            PyObject *w = PyList_GET_ITEM(self->flush_waiters, i);
-            int64_t deadline = PyLong_AsLongLong(PyList_GET_ITEM(w, 1));
-            if (remaining > 0 && (deadline < 0 || now < deadline)) {
-                continue;
-            }
-            PyObject *r = PyLong_FromSsize_t(remaining);
-            if (r == NULL || akc_dispatcher_push_kind(
-                                 d, AKC_ITEM_RESULT,
-                                 PyList_GET_ITEM(w, 0), r) < 0) {
-                PyErr_WriteUnraisable((PyObject *)self);
-            }
-            Py_XDECREF(r);
-            PyList_SetSlice(self->flush_waiters, i, i + 1, NULL);
+        if (akc_dispatcher_push_kind(self->core.dispatcher, AKC_ITEM_RESULT,
+                                     fut, r) < 0 ||
+            PyDict_DelItem(self->flush_waiters, fut) < 0) {
+            break;
         }
     }
-
-    if (self->state == AKC_CLOSING && self->close_future != NULL &&
-        self->rk != NULL) {
-        int64_t now = akc_now_ms();
-        Py_ssize_t remaining = akc_producer_pending(self);
-        if (!self->close_purged &&
-            (remaining == 0 || (self->close_flush_deadline >= 0 &&
-                                now >= self->close_flush_deadline))) {
-            /* Flushing is over: fail what is left, with a clear error. */
-            while (self->ovf_len > 0) {
-                akc_producer_fail(self, akc_overflow_pop(self),
-                              RD_KAFKA_RESP_ERR__PURGE_QUEUE,
-                              "the producer was closed before the message "
-                              "could be queued");
-            }
-            rd_kafka_purge(self->rk, RD_KAFKA_PURGE_F_QUEUE |
-                                         RD_KAFKA_PURGE_F_INFLIGHT |
-                                         RD_KAFKA_PURGE_F_NON_BLOCKING);
-            self->close_purged = 1;
-            remaining = akc_producer_pending(self);
-        }
-        if (self->close_purged &&
-            (remaining == 0 ||
-             (self->close_deadline >= 0 && now >= self->close_deadline))) {
-            producer_request_exit(self, p);
-        }
-    }
-    akc_producer_update_tick(self);
-}
-
-/* ---- closing ------------------------------------------------------- */
-
-static PyObject *producer_finish_close(PyObject *self, PyObject *unused);
-
-static PyMethodDef finish_close_def = {
-    "_finish_close", producer_finish_close, METH_NOARGS, NULL};
-
-/* Asks the poll thread to destroy the handle and leave; when it has, the
- * loop runs producer_finish_close.  Poll thread, GIL held. */
-static void
-producer_request_exit(ProducerObject *self, akc_poller *p)
-{
-    PyObject *fin = PyCFunction_New(&finish_close_def, (PyObject *)self);
-    if (fin == NULL) {
-        PyErr_WriteUnraisable((PyObject *)self);
-        return;
-    }
-    PyObject *k = PyLong_FromLong(AKC_ITEM_CALL);
-    PyObject *item = k ? PyTuple_Pack(2, k, fin) : NULL;
-    Py_XDECREF(k);
-    Py_DECREF(fin);
-    if (item == NULL) {
-        PyErr_WriteUnraisable((PyObject *)self);
-        return;
-    }
-    /* Topic handles must go before the handle itself. */
-    PyDict_Clear(self->topics);
-    self->rk = NULL;
-    Py_XSETREF(p->exit_item, item);
-    p->exit_requested = 1;
-}
-
-/* Fails every message still in flight or waiting, and answers flush
- * waiters.  Only once the librdkafka handle is gone.  GIL held. */
-static void
-producer_fail_leftovers(ProducerObject *self, const char *why)
-{
-    while (self->ovf_len > 0) {
-        akc_producer_fail(self, akc_overflow_pop(self),
-                      RD_KAFKA_RESP_ERR__PURGE_QUEUE, why);
-    }
-    while (self->inflight != NULL) {
-        MessageObject *m = self->inflight;
-        akc_inflight_unlink(self, m);
-        akc_producer_fail(self, m, RD_KAFKA_RESP_ERR__DESTROY, why);
-    }
-    Py_ssize_t nw = PyList_GET_SIZE(self->flush_waiters);
-    PyObject *zero = PyLong_FromLong(0);
-    for (Py_ssize_t i = 0; zero != NULL && i < nw; i++) {
-        PyObject *w = PyList_GET_ITEM(self->flush_waiters, i);
-        akc_dispatcher_push_kind(self->dispatcher, AKC_ITEM_RESULT,
-                                 PyList_GET_ITEM(w, 0), zero);
-    }
-    Py_XDECREF(zero);
-    PyList_SetSlice(self->flush_waiters, 0, nw, NULL);
+done:
+    Py_XDECREF(r);
+    Py_XDECREF(items);
     if (PyErr_Occurred()) {
         PyErr_WriteUnraisable((PyObject *)self);
     }
 }
 
-/* On the loop, after the poll thread destroyed the handle and left. */
-static PyObject *
-producer_finish_close(PyObject *op, PyObject *Py_UNUSED(unused))
-{
-    ProducerObject *self = (ProducerObject *)op;
-    if (self->poller != NULL) {
-        akc_poller *p = self->poller;
-        self->poller = NULL;
-        akc_poller_join(p);
-    }
-    producer_fail_leftovers(self, "the producer was closed before the "
-                                  "message was delivered");
-    self->state = AKC_CLOSED;
-    if (self->close_future != NULL) {
-        if (akc_dispatcher_push_kind(self->dispatcher, AKC_ITEM_RESULT,
-                                     self->close_future, Py_None) < 0) {
-            return NULL;
-        }
-    }
-    akc_dispatcher_schedule(self->dispatcher);
-    Py_RETURN_NONE;
-}
-
-/* Closes without an event loop (from synchronous code): waits, with the
- * GIL released, for librdkafka to deliver, then tears everything down.
- * Returns 0 or -1. */
-static int
-producer_close_blocking(ProducerObject *self, int timeout_ms)
-{
-    self->state = AKC_CLOSING;
-    if (self->rk != NULL && self->poller != NULL) {
-        rd_kafka_t *rk = self->rk;
-        /* The poll thread keeps serving delivery reports meanwhile. */
-        Py_BEGIN_ALLOW_THREADS
-        rd_kafka_flush(rk, timeout_ms < 0 ? -1 : timeout_ms);
-        Py_END_ALLOW_THREADS
-    }
-    PyDict_Clear(self->topics);
-    self->rk = NULL;
-    if (self->poller != NULL) {
-        akc_poller *p = self->poller;
-        self->poller = NULL;
-        akc_poller_destroy(p);
-    }
-    producer_fail_leftovers(self, "the producer was closed before the "
-                                  "message was delivered");
-    self->state = AKC_CLOSED;
-    akc_dispatcher_schedule(self->dispatcher);
-    return 0;
-}
-
-/* The interpreter is exiting and this producer was never closed: say how
- * many messages are lost (never silently), release the handle, and drop
- * the in-flight state without trying to reach a loop that is gone. */
+/* on_events: delivery reports, then room for waiting messages, then
+ * flush() answers.  Poll thread, GIL held. */
 static void
-producer_atexit(PyObject *client, akc_poller *p)
+producer_on_events(PyObject *client, rd_kafka_event_t **evs, size_t n)
 {
     ProducerObject *self = (ProducerObject *)client;
-    Py_ssize_t left = akc_producer_pending(self);
-    if (left > 0) {
-        akc_dispatcher_logf(self->dispatcher, LOG_WARNING,
-                            "aiokafka_c: exiting with %zd messages not "
-                            "delivered by an AIOProducer that was not "
-                            "closed; they are dropped (await close() or "
-                            "flush() before exit to deliver them)",
-                            left);
+    for (size_t i = 0; i < n; i++) {
+        if (rd_kafka_event_type(evs[i]) == RD_KAFKA_EVENT_DR) {
+            producer_reports(self, evs[i]);
+        }
+        /* Destroying the event frees librdkafka's queue slots, so drain
+         * the overflow only after this. */
+        rd_kafka_event_destroy(evs[i]);
     }
-    PyDict_Clear(self->topics); /* topic handles before the handle */
-    self->rk = NULL;
-    akc_poller_release_handle(p);
+    akc_producer_drain_overflow(self);
+    producer_answer_flushes(self, 0);
+    akc_producer_update_tick(self);
+}
+
+static void
+producer_fail_overflow(ProducerObject *self, const char *why)
+{
     while (self->ovf_len > 0) {
-        Py_DECREF(akc_overflow_pop(self));
+        akc_producer_fail(self, akc_overflow_pop(self),
+                          RD_KAFKA_RESP_ERR__PURGE_QUEUE, why);
     }
+}
+
+/* closing_step: flush until the soft deadline, then fail what is left
+ * (purge), then let the handle go once every report is in or the close's
+ * deadline has passed. */
+static int
+producer_closing_step(PyObject *client)
+{
+    ProducerObject *self = (ProducerObject *)client;
+    akc_core *core = &self->core;
+    int64_t now = akc_now_ms(), hard = core->close_deadline;
+    int64_t soft = core->close_drain_deadline;
+    Py_ssize_t remaining = akc_producer_pending(self);
+    if (!self->close_purged && core->rk != NULL &&
+        (remaining == 0 || (soft >= 0 && now >= soft))) {
+        producer_fail_overflow(self, "the producer was closed before the "
+                                     "message could be queued");
+        rd_kafka_purge(core->rk, RD_KAFKA_PURGE_F_QUEUE |
+                                     RD_KAFKA_PURGE_F_INFLIGHT |
+                                     RD_KAFKA_PURGE_F_NON_BLOCKING);
+        self->close_purged = 1;
+        remaining = akc_producer_pending(self);
+    }
+    return self->close_purged &&
+           (remaining == 0 || (hard >= 0 && now >= hard));
+}
+
+/* forget_handle: topic handles must go before the handle.  Forked, the
+ * handles are abandoned with it (destroying them would take its locks). */
+static void
+producer_forget_handle(PyObject *client, int forked)
+{
+    ProducerObject *self = (ProducerObject *)client;
+    if (forked) {
+        Py_ssize_t pos = 0;
+        PyObject *k, *cap;
+        while (PyDict_Next(self->topics, &pos, &k, &cap)) {
+            PyCapsule_SetDestructor(cap, NULL);
+        }
+    }
+    PyDict_Clear(self->topics);
+}
+
+/* release: the handle is gone.  Fails every message still in flight or
+ * waiting and answers flush waiters; quiet (interpreter exit, forked
+ * child) drops them instead, saying how many (why == NULL: silently). */
+static void
+producer_release(PyObject *client, const char *why, int quiet)
+{
+    ProducerObject *self = (ProducerObject *)client;
+    if (quiet) {
+        Py_ssize_t left = akc_producer_pending(self);
+        if (left > 0 && why != NULL) {
+            akc_dispatcher_logf(self->core.dispatcher, AKC_LOG_WARNING,
+                                "aiokafka_c: exiting with %zd messages not "
+                                "delivered by an AIOProducer that was not "
+                                "closed; they are dropped (await close() or "
+                                "flush() before exit to deliver them)",
+                                left);
+        }
+        while (self->ovf_len > 0) {
+            Py_DECREF(akc_overflow_pop(self));
+        }
+        while (self->inflight != NULL) {
+            ProducedMessage *m = self->inflight;
+            akc_inflight_unlink(self, m);
+            Py_DECREF(m);
+        }
+        PyDict_Clear(self->flush_waiters);
+        PyErr_Clear();
+        return;
+    }
+    producer_fail_overflow(self, why);
     while (self->inflight != NULL) {
-        MessageObject *m = self->inflight;
+        ProducedMessage *m = self->inflight;
         akc_inflight_unlink(self, m);
-        Py_DECREF(m);
+        akc_producer_fail(self, m, RD_KAFKA_RESP_ERR__DESTROY, why);
     }
-    PyList_SetSlice(self->flush_waiters, 0,
-                    PyList_GET_SIZE(self->flush_waiters), NULL);
-    self->state = AKC_CLOSED;
-    PyErr_Clear();
+    producer_answer_flushes(self, 1);
 }
 
-/* ---- binding to the event loop ----------------------------------- */
-
-/* Checks that we are on the event loop the producer is bound to,
- * binding to the running loop on first use.  Returns 0 or -1 with
- * RuntimeError. */
-static int
-producer_check_loop(ProducerObject *self, const char *method)
+/* fail_orphans: the in-flight list of a producer dropped without close(),
+ * once its handle is gone: each message fails (or, quiet, is dropped). */
+static void
+producer_fail_orphans(DispatcherObject *d, void *orphans, int quiet)
 {
-    PyObject *loop = PyObject_CallNoArgs(self->st->get_running_loop);
-    if (loop == NULL) {
-        return -1;
+    ProducedMessage *m = orphans;
+    while (m != NULL) {
+        ProducedMessage *next = m->next;
+        m->prev = m->next = NULL;
+        if (quiet) {
+            Py_DECREF(m);
+        }
+        else {
+            akc_message_fail(d, m, RD_KAFKA_RESP_ERR__DESTROY,
+                             "the producer was garbage-collected before the "
+                             "message was delivered");
+        }
+        m = next;
     }
-    DispatcherObject *d = self->dispatcher;
-    if (loop == d->loop) {
-        Py_DECREF(loop);
-        return 0;
-    }
-    int rc = 0;
-    if (loop == Py_None) {
-        PyErr_Format(PyExc_RuntimeError,
-                     "AIOProducer.%s() must be called from a coroutine "
-                     "running in an asyncio event loop",
-                     method);
-        rc = -1;
-    }
-    else if (d->loop != NULL) {
-        PyErr_Format(PyExc_RuntimeError,
-                     "AIOProducer.%s() called from a different event loop "
-                     "than the one this producer is bound to (its first "
-                     "use); create one producer per event loop",
-                     method);
-        rc = -1;
-    }
-    else {
-        rc = akc_dispatcher_bind(d, loop);
-    }
-    Py_DECREF(loop);
-    return rc;
 }
 
-static int
-producer_check_open(ProducerObject *self, const char *method)
-{
-    if (self->state != AKC_OPEN) {
-        PyErr_Format(PyExc_RuntimeError,
-                     "AIOProducer.%s(): the producer is %s", method,
-                     self->state == AKC_CLOSING ? "closing" : "closed");
-        return -1;
-    }
-    return 0;
-}
+static const akc_client_ops producer_ops = {
+    .on_events = producer_on_events,
+    .closing_step = producer_closing_step,
+    .forget_handle = producer_forget_handle,
+    .teardown = NULL,
+    .release = producer_release,
+    .fail_orphans = producer_fail_orphans,
+};
 
 /* ---- produce ------------------------------------------------------ */
-
-
 
 static PyObject *
 producer_produce_common(ProducerObject *self, PyObject *const *args,
                         Py_ssize_t nargs, PyObject *kwnames, int nowait)
 {
-    akc_state *st = self->st;
+    akc_state *st = self->core.st;
     const char *method = nowait ? "produce_nowait" : "produce";
-    PyObject *names[NARGS + 1] = {
-        st->str_topic,     st->str_value,   st->str_key,
-        st->str_partition, st->str_timestamp, st->str_headers,
-        st->str_on_delivery, nowait ? st->str_dispatch : NULL, NULL};
+    PyObject *names[NARGS + 1];
     PyObject *a[NARGS] = {NULL};
-    if (akc_parse_args(method, args, nargs, kwnames, names, 3, 1, a) < 0) {
+    akc_produce_arg_names(st, nowait, names);
+    if (akc_parse_args(method, args, nargs, kwnames, names, 3, 1, a) < 0 ||
+        akc_core_check_open(&self->core, method) < 0 ||
+        akc_core_check_loop(&self->core, method) < 0) {
         return NULL;
     }
-    if (producer_check_open(self, method) < 0 ||
-        producer_check_loop(self, method) < 0) {
-        return NULL;
-    }
-    MessageObject *m = akc_producer_build_message(self, a, nowait);
+    ProducedMessage *m = akc_produce_build_message(st, a, nowait);
     if (m == NULL) {
         return NULL;
     }
     PyObject *fut = NULL;
     if (!nowait) {
-        fut = akc_dispatcher_new_future(self->dispatcher);
+        fut = akc_dispatcher_new_future(self->core.dispatcher);
         if (fut == NULL) {
             Py_DECREF(m);
             return NULL;
@@ -398,21 +375,47 @@ producer_produce_nowait(ProducerObject *self, PyObject *const *args,
 
 /* ---- flush, purge, close ----------------------------------------- */
 
-/* Returns a new future already resolved with result. */
+/* A flush future that is done (answered or cancelled) stops waiting at
+ * once: its done-callback removes it.  self is the waiters dict. */
 static PyObject *
-producer_done_future(ProducerObject *self, PyObject *result)
+producer_forget_flush(PyObject *waiters, PyObject *fut)
 {
-    PyObject *fut = akc_dispatcher_new_future(self->dispatcher);
+    if (PyDict_DelItem(waiters, fut) < 0) {
+        if (!PyErr_ExceptionMatches(PyExc_KeyError)) {
+            return NULL;
+        }
+        PyErr_Clear();
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef forget_flush_def = {"_forget_flush", producer_forget_flush,
+                                       METH_O, NULL};
+
+static PyObject *
+producer_flush_wait(ProducerObject *self, int ms)
+{
+    akc_state *st = self->core.st;
+    PyObject *fut = akc_dispatcher_new_future(self->core.dispatcher);
     if (fut == NULL) {
         return NULL;
     }
-    PyObject *r = PyObject_CallMethodOneArg(fut, self->st->str_set_result,
-                                            result);
+    PyObject *deadline = PyLong_FromLongLong(ms < 0 ? -1
+                                                    : akc_now_ms() + ms);
+    PyObject *r = NULL;
+    if (deadline != NULL &&
+        PyDict_SetItem(self->flush_waiters, fut, deadline) == 0) {
+        r = PyObject_CallMethodOneArg(fut, st->str_add_done_callback,
+                                      self->forget_flush);
+    }
+    Py_XDECREF(deadline);
     if (r == NULL) {
+        PyDict_DelItem(self->flush_waiters, fut);
         Py_DECREF(fut);
         return NULL;
     }
     Py_DECREF(r);
+    akc_producer_update_tick(self);
     return fut;
 }
 
@@ -420,7 +423,7 @@ static PyObject *
 producer_flush(ProducerObject *self, PyObject *const *args, Py_ssize_t nargs,
                PyObject *kwnames)
 {
-    PyObject *names[] = {self->st->str_timeout, NULL};
+    PyObject *names[] = {self->core.st->str_timeout, NULL};
     PyObject *timeout = NULL;
     int ms;
     if (akc_parse_args("flush", args, nargs, kwnames, names, 1, 0,
@@ -428,57 +431,39 @@ producer_flush(ProducerObject *self, PyObject *const *args, Py_ssize_t nargs,
         akc_timeout_ms(timeout, &ms) < 0) {
         return NULL;
     }
-    if (self->state == AKC_CLOSED) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "AIOProducer.flush(): the producer is closed");
+    if (self->core.state != AKC_CLOSING &&
+        akc_core_check_open(&self->core, "flush") < 0) {
         return NULL;
     }
-    if (producer_check_loop(self, "flush") < 0) {
+    if (akc_core_check_loop(&self->core, "flush") < 0) {
         return NULL;
     }
     Py_ssize_t remaining = akc_producer_pending(self);
-    if (remaining == 0 || ms == 0) {
-        PyObject *r = PyLong_FromSsize_t(remaining);
-        if (r == NULL) {
-            return NULL;
-        }
-        PyObject *fut = producer_done_future(self, r);
-        Py_DECREF(r);
-        return fut;
+    if (remaining > 0 && ms != 0) {
+        return producer_flush_wait(self, ms);
     }
-    PyObject *fut = akc_dispatcher_new_future(self->dispatcher);
-    if (fut == NULL) {
+    PyObject *r = PyLong_FromSsize_t(remaining);
+    if (r == NULL) {
         return NULL;
     }
-    PyObject *w = Py_BuildValue("[OL]", fut,
-                                (long long)(ms < 0 ? -1
-                                                   : akc_now_ms() + ms));
-    if (w == NULL || PyList_Append(self->flush_waiters, w) < 0) {
-        Py_XDECREF(w);
-        Py_DECREF(fut);
-        return NULL;
-    }
-    Py_DECREF(w);
-    akc_producer_update_tick(self);
+    PyObject *fut = akc_dispatcher_done_future(self->core.dispatcher, r);
+    Py_DECREF(r);
     return fut;
 }
 
 static PyObject *
 producer_purge(ProducerObject *self, PyObject *Py_UNUSED(ignored))
 {
-    if (producer_check_open(self, "purge") < 0) {
+    if (akc_core_check_open(&self->core, "purge") < 0) {
         return NULL;
     }
-    while (self->ovf_len > 0) {
-        akc_producer_fail(self, akc_overflow_pop(self), RD_KAFKA_RESP_ERR__PURGE_QUEUE,
-                      "purged before it could be queued");
-    }
+    producer_fail_overflow(self, "purged before it could be queued");
     rd_kafka_resp_err_t err = rd_kafka_purge(
-        self->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT |
-                      RD_KAFKA_PURGE_F_NON_BLOCKING);
-    akc_dispatcher_schedule(self->dispatcher);
+        self->core.rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT |
+                           RD_KAFKA_PURGE_F_NON_BLOCKING);
+    akc_dispatcher_schedule(self->core.dispatcher);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        return akc_raise(self->st, err, NULL);
+        return akc_raise(self->core.st, err, NULL);
     }
     Py_RETURN_NONE;
 }
@@ -487,8 +472,7 @@ static PyObject *
 producer_close(ProducerObject *self, PyObject *const *args, Py_ssize_t nargs,
                PyObject *kwnames)
 {
-    akc_state *st = self->st;
-    PyObject *names[] = {st->str_timeout, NULL};
+    PyObject *names[] = {self->core.st->str_timeout, NULL};
     PyObject *timeout = NULL;
     int ms;
     if (akc_parse_args("close", args, nargs, kwnames, names, 1, 0,
@@ -496,58 +480,20 @@ producer_close(ProducerObject *self, PyObject *const *args, Py_ssize_t nargs,
         akc_timeout_ms(timeout, &ms) < 0) {
         return NULL;
     }
-    if (self->state == AKC_CLOSING && self->close_future != NULL) {
-        return Py_NewRef(self->close_future);
-    }
-    PyObject *loop = PyObject_CallNoArgs(st->get_running_loop);
-    if (loop == NULL) {
-        return NULL;
-    }
-    int on_loop = loop != Py_None;
-    Py_DECREF(loop);
-    if (self->state == AKC_CLOSED || !on_loop) {
-        if (self->state != AKC_CLOSED &&
-            producer_close_blocking(self, ms) < 0) {
-            return NULL;
-        }
-        if (on_loop && producer_check_loop(self, "close") == 0) {
-            return producer_done_future(self, Py_None);
-        }
-        PyErr_Clear();
-        return PyObject_CallNoArgs((PyObject *)st->DoneType);
-    }
-    if (producer_check_loop(self, "close") < 0) {
-        return NULL;
-    }
-    PyObject *fut = akc_dispatcher_new_future(self->dispatcher);
-    if (fut == NULL) {
-        return NULL;
-    }
-    self->close_future = Py_NewRef(fut);
-    self->state = AKC_CLOSING;
-    int64_t now = akc_now_ms();
-    if (ms < 0) {
-        self->close_flush_deadline = -1;
-        self->close_deadline = -1;
-    }
-    else {
-        /* Leave part of the budget for failing what is left. */
-        int64_t purge = ms / 5 < CLOSE_PURGE_MS ? ms / 5 : CLOSE_PURGE_MS;
-        self->close_flush_deadline = now + ms - purge;
-        self->close_deadline = now + ms;
-    }
+    PyObject *aw = akc_core_close(&self->core, (PyObject *)self, ms);
     akc_producer_update_tick(self);
-    return fut;
+    return aw;
 }
 
 static PyObject *
 producer_aenter(ProducerObject *self, PyObject *Py_UNUSED(ignored))
 {
-    if (producer_check_open(self, "__aenter__") < 0 ||
-        producer_check_loop(self, "__aenter__") < 0) {
+    if (akc_core_check_open(&self->core, "__aenter__") < 0 ||
+        akc_core_check_loop(&self->core, "__aenter__") < 0) {
         return NULL;
     }
-    return producer_done_future(self, (PyObject *)self);
+    return akc_dispatcher_done_future(self->core.dispatcher,
+                                      (PyObject *)self);
 }
 
 static PyObject *
@@ -564,7 +510,16 @@ producer_len(ProducerObject *self)
     return akc_producer_pending(self);
 }
 
-/* ---- construction and teardown ----------------------------------- */
+/* An idle producer is still a producer: `if producer:` must not depend
+ * on how many messages are in flight. */
+static int
+producer_bool(ProducerObject *self)
+{
+    (void)self;
+    return 1;
+}
+
+/* ---- construction ------------------------------------------------- */
 
 static int64_t
 conf_get_int(rd_kafka_conf_t *conf, const char *name, int64_t dflt)
@@ -577,79 +532,119 @@ conf_get_int(rd_kafka_conf_t *conf, const char *name, int64_t dflt)
     return strtoll(buf, NULL, 10);
 }
 
-/* Returns 1 if the producer should turn on enable.idempotence itself.
+/* Turns on enable.idempotence unless the user set it or chose acks other
+ * than all (idempotence needs acks=all).  Returns 1 if it did.
  *
  * Without it, a batch that is retried (a leader change, a topic that was
  * just created) lands behind batches sent after it, which breaks "call
- * order is delivery order per partition".  Like the Java client since
- * Kafka 3.0 we turn it on unless the user set it or chose acks other than
- * all (idempotence needs acks=all). */
+ * order is delivery order per partition"; the Java client does the same
+ * since Kafka 3.0.  Decided from the built conf, not the user's mapping,
+ * so no user code runs here. */
 static int
-producer_wants_idempotence(PyObject *config)
+producer_auto_idempotence(rd_kafka_conf_t *conf, const akc_callbacks *cbs)
 {
-    if (PyDict_GetItemString(config, "enable.idempotence") != NULL) {
+    if (cbs->idempotence_set) {
         return 0;
     }
-    PyObject *acks = PyDict_GetItemString(config, "acks");
-    if (acks == NULL) {
-        acks = PyDict_GetItemString(config, "request.required.acks");
-    }
-    if (acks == NULL) {
-        return 1;
-    }
-    PyObject *s = PyObject_Str(acks);
-    if (s == NULL) {
-        PyErr_Clear();
+    if (cbs->acks_set && conf_get_int(conf, "acks", -1) != -1) {
         return 0;
     }
-    const char *v = PyUnicode_AsUTF8(s);
-    int all = v != NULL && (strcmp(v, "all") == 0 || strcmp(v, "-1") == 0);
-    PyErr_Clear();
-    Py_DECREF(s);
-    return all;
+    char errstr[256];
+    return rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr,
+                             sizeof(errstr)) == RD_KAFKA_CONF_OK;
 }
 
-static PyObject *
-producer_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+/* Raises the error of a failed rd_kafka_new(), saying so when our own
+ * default caused it. */
+static void
+producer_new_failed(akc_state *st, const char *errstr, int auto_idem)
 {
-    static char *kwlist[] = {"config", "loop", NULL};
-    PyObject *config, *loop = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O:AIOProducer", kwlist,
-                                     &config, &loop)) {
-        return NULL;
+    if (!auto_idem || strstr(errstr, "idempotence") == NULL) {
+        akc_raise(st, RD_KAFKA_RESP_ERR__INVALID_ARG, errstr);
+        return;
     }
-    akc_state *st = akc_state_from_type(type);
-    if (st == NULL) {
-        return NULL;
+    PyObject *msg = PyUnicode_FromFormat(
+        "%s (aiokafka_c turns enable.idempotence on by default, for "
+        "ordered delivery without duplicates; set "
+        "\"enable.idempotence\": False to use these settings)",
+        errstr);
+    if (msg != NULL) {
+        akc_raise(st, RD_KAFKA_RESP_ERR__INVALID_ARG, PyUnicode_AsUTF8(msg));
+        Py_DECREF(msg);
     }
-    ProducerObject *self = (ProducerObject *)type->tp_alloc(type, 0);
-    if (self == NULL) {
-        return NULL;
-    }
-    self->st = st;
-    self->close_flush_deadline = self->close_deadline = -1;
-    self->topics = PyDict_New();
-    self->flush_waiters = PyList_New(0);
-    if (self->topics == NULL || self->flush_waiters == NULL) {
-        goto error;
-    }
-    akc_callbacks cbs;
-    rd_kafka_conf_t *conf = akc_conf_build(st, config, &cbs);
-    if (conf == NULL) {
-        goto error;
-    }
-    if (producer_wants_idempotence(config)) {
-        char errstr[256];
-        rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr,
-                          sizeof(errstr));
-    }
-    self->dispatcher = akc_dispatcher_new(st, cbs.logger, cbs.error_cb,
-                                          cbs.stats_cb, cbs.throttle_cb);
-    int want_throttle = cbs.throttle_cb != NULL;
-    akc_callbacks_clear(&cbs);
-    if (self->dispatcher == NULL) {
+}
+
+/* Makes the handle from conf (consumed either way) and starts the poll
+ * thread: the last step, after which nothing fails.  Returns 0 or -1;
+ * on failure nothing is left running. */
+static int
+producer_start(ProducerObject *self, rd_kafka_conf_t *conf, int auto_idem,
+               int want_throttle)
+{
+    akc_core *core = &self->core;
+    akc_poller *p = akc_poller_new(core->st, core->dispatcher);
+    if (p == NULL) {
         rd_kafka_conf_destroy(conf);
-        goto error;
+        return -1;
+    }
+    akc_poller_configure(p, conf, RD_KAFKA_EVENT_DR, want_throttle);
+    char errstr[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr,
+                                  sizeof(errstr));
+    if (rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        akc_poller_free_unstarted(p);
+        producer_new_failed(core->st, errstr, auto_idem);
+        return -1;
+    }
+    rd_kafka_queue_t *queue = rd_kafka_queue_get_main(rk);
+    if (akc_poller_start(p, (PyObject *)self, core, rk, queue,
+                         &producer_ops) < 0) {
+        akc_poller_free_unstarted(p);
+        Py_BEGIN_ALLOW_THREADS
+        rd_kafka_queue_destroy(queue);
+        rd_kafka_destroy(rk);
+        Py_END_ALLOW_THREADS
+        return -1;
+    }
+    core->rk = rk;
+    core->poller = p;
+    core->ops = &producer_ops;
+    core->state = AKC_OPEN;
+    return 0;
+}
+
+/* Everything that can fail before the thread exists: the config, the
+ * dispatcher and its loop.  On failure the core holds nothing.  Returns
+ * the conf, or NULL with an exception. */
+static rd_kafka_conf_t *
+producer_prepare(ProducerObject *self, PyObject *config, PyObject *loop,
+                 int *auto_idem, int *want_throttle)
+{
+    akc_core *core = &self->core;
+    akc_callbacks cbs;
+    rd_kafka_conf_t *conf = akc_conf_build(core->st, config, &cbs);
+    if (conf == NULL) {
+        return NULL;
+    }
+    *auto_idem = producer_auto_idempotence(conf, &cbs);
+    *want_throttle = cbs.throttle_cb != NULL;
+    core->dispatcher = akc_dispatcher_new(core->st, cbs.logger,
+                                          producer_deliver);
+    core->error_cb = Py_XNewRef(cbs.error_cb);
+    core->stats_cb = Py_XNewRef(cbs.stats_cb);
+    core->throttle_cb = Py_XNewRef(cbs.throttle_cb);
+    akc_callbacks_clear(&cbs);
+    /* Bound now, to the loop given or the running one, so that the
+     * config's callbacks are live from the start. */
+    if (core->dispatcher == NULL ||
+        (loop != Py_None ? akc_dispatcher_bind(core->dispatcher, loop)
+                         : akc_dispatcher_bind_running(core->dispatcher)) <
+            0) {
+        rd_kafka_conf_destroy(conf);
+        Py_CLEAR(core->dispatcher);
+        akc_core_clear(core);
+        return NULL;
     }
     self->message_timeout_ms = conf_get_int(conf, "message.timeout.ms",
                                             300000);
@@ -658,33 +653,76 @@ producer_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     }
     self->ovf_max = (Py_ssize_t)conf_get_int(
         conf, "queue.buffering.max.messages", 100000);
-    self->poller = akc_poller_new(st, self->dispatcher);
-    if (self->poller == NULL) {
-        rd_kafka_conf_destroy(conf);
-        goto error;
+    return conf;
+}
+
+static int
+producer_init(ProducerObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"config", "loop", NULL};
+    PyObject *config, *loop = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O:AIOProducer", kwlist,
+                                     &config, &loop)) {
+        return -1;
     }
-    akc_poller_configure(self->poller, conf, want_throttle);
-    char errstr[512];
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr,
-                                  sizeof(errstr));
-    if (rk == NULL) {
-        rd_kafka_conf_destroy(conf);
-        akc_raise(st, RD_KAFKA_RESP_ERR__INVALID_ARG, errstr);
-        goto error;
+    akc_core *core = &self->core;
+    if (core->state != AKC_NEW) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "AIOProducer.__init__() called on a producer that is "
+                        "already initialized");
+        return -1;
     }
-    self->rk = rk;
-    if (akc_poller_start(self->poller, (PyObject *)self, rk,
-                         producer_on_events, producer_atexit) < 0) {
-        goto error;
+    if (core->st->shutting_down) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "cannot make an AIOProducer: the interpreter is "
+                        "exiting");
+        return -1;
     }
-    if (loop != Py_None && akc_dispatcher_bind(self->dispatcher, loop) < 0) {
-        goto error;
+    int auto_idem, want_throttle;
+    rd_kafka_conf_t *conf = producer_prepare(self, config, loop, &auto_idem,
+                                             &want_throttle);
+    if (conf == NULL) {
+        return -1;
+    }
+    if (producer_start(self, conf, auto_idem, want_throttle) < 0) {
+        Py_CLEAR(core->dispatcher);
+        akc_core_clear(core);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+producer_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    (void)args;
+    (void)kwds;
+    akc_state *st = akc_state_from_type(type);
+    if (st == NULL) {
+        return NULL;
+    }
+    ProducerObject *self = (ProducerObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    if (akc_core_init(&self->core, (PyObject *)self, st, "AIOProducer") < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    self->topics = PyDict_New();
+    self->flush_waiters = PyDict_New();
+    self->forget_flush = self->flush_waiters
+                             ? PyCFunction_New(&forget_flush_def,
+                                               self->flush_waiters)
+                             : NULL;
+    if (self->topics == NULL || self->forget_flush == NULL) {
+        Py_DECREF(self);
+        return NULL;
     }
     return (PyObject *)self;
-error:
-    Py_DECREF(self);
-    return NULL;
 }
+
+/* ---- teardown ------------------------------------------------------ */
 
 static int
 producer_traverse(ProducerObject *self, visitproc visit, void *arg)
@@ -692,69 +730,81 @@ producer_traverse(ProducerObject *self, visitproc visit, void *arg)
     /* In-flight and waiting messages are deliberately not visited: the
      * collector must never clear a message librdkafka still points into. */
     Py_VISIT(Py_TYPE(self));
-    Py_VISIT(self->dispatcher);
     Py_VISIT(self->topics);
     Py_VISIT(self->flush_waiters);
-    Py_VISIT(self->close_future);
-    return 0;
+    Py_VISIT(self->forget_flush);
+    return akc_core_traverse(&self->core, visit, arg);
 }
 
 static int
 producer_clear(ProducerObject *self)
 {
-    Py_CLEAR(self->close_future);
+    akc_core_clear(&self->core);
     return 0;
+}
+
+/* First step of the dealloc of a producer that was not closed, before
+ * any Python code runs: its in-flight messages go to the poll thread,
+ * which fails them once the handle is gone.  Returns how many messages
+ * were left (in flight or waiting), or -1 if the core had no live
+ * thread. */
+static Py_ssize_t
+producer_detach(ProducerObject *self)
+{
+    akc_core *core = &self->core;
+    ProducedMessage *orphans = NULL;
+    Py_ssize_t left = akc_producer_pending(self);
+    int live = core->poller != NULL && !core->poller->finished &&
+               (core->state == AKC_OPEN || core->state == AKC_CLOSING);
+    if (live) {
+        akc_core_forget_handle(core, (PyObject *)self, 0);
+        orphans = self->inflight;
+        self->inflight = NULL;
+        self->ninflight = 0;
+    }
+    akc_core_detach(core, orphans);
+    return live ? left : -1;
 }
 
 static void
 producer_dealloc(ProducerObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
+    /* A failed __init__ is deallocated with its exception still set. */
+    PyObject *exc = akc_err_take();
     PyObject_GC_UnTrack(self);
+    Py_ssize_t left = producer_detach(self);
     if (self->weakreflist != NULL) {
         PyObject_ClearWeakRefs((PyObject *)self);
     }
-    if (self->state != AKC_CLOSED && self->rk != NULL &&
-        self->dispatcher != NULL) {
-        Py_ssize_t left = akc_producer_pending(self);
-        if (left > 0) {
-            akc_dispatcher_logf(self->dispatcher, LOG_WARNING,
-                                "aiokafka_c: an AIOProducer was garbage-"
-                                "collected without close() with %zd "
-                                "messages undelivered; they fail with "
-                                "_DESTROY",
-                                left);
-        }
+    akc_core *core = &self->core;
+    if (left > 0) {
+        akc_dispatcher_logf(core->dispatcher, AKC_LOG_WARNING,
+                            "aiokafka_c: an AIOProducer was garbage-"
+                            "collected without close() with %zd messages "
+                            "undelivered; they fail with _DESTROY",
+                            left);
     }
-    if (self->topics != NULL) {
-        PyDict_Clear(self->topics); /* topic handles before the handle */
+    if (left >= 0) {
+        producer_fail_overflow(self, "the producer was garbage-collected "
+                                     "before the message could be queued");
+        producer_answer_flushes(self, 1);
     }
-    self->rk = NULL;
-    if (self->poller != NULL) {
-        akc_poller *p = self->poller;
-        self->poller = NULL;
-        akc_poller_destroy(p);
-    }
-    if (self->dispatcher != NULL && self->flush_waiters != NULL) {
-        producer_fail_leftovers(self, "the producer was garbage-collected "
-                                      "before the message was delivered");
-        if (self->close_future != NULL && self->state != AKC_CLOSED) {
-            akc_dispatcher_push_kind(self->dispatcher, AKC_ITEM_RESULT,
-                                     self->close_future, Py_None);
-        }
-        akc_dispatcher_schedule(self->dispatcher);
-        if (PyErr_Occurred()) {
-            PyErr_WriteUnraisable(NULL);
-        }
+    akc_core_dealloc(core);
+    if (core->dispatcher != NULL) {
+        akc_dispatcher_schedule(core->dispatcher);
     }
     PyMem_Free(self->ovf);
-    self->ovf = NULL;
-    Py_CLEAR(self->close_future);
     Py_CLEAR(self->topics);
     Py_CLEAR(self->flush_waiters);
-    Py_CLEAR(self->dispatcher);
+    Py_CLEAR(self->forget_flush);
+    akc_core_free(core);
+    if (PyErr_Occurred()) {
+        PyErr_WriteUnraisable(NULL);
+    }
     tp->tp_free(self);
     Py_DECREF(tp);
+    akc_err_restore(exc);
 }
 
 static PyMethodDef producer_methods[] = {
@@ -773,7 +823,8 @@ static PyMethodDef producer_methods[] = {
      "dispatch='loop')\n--\n\n"
      "Enqueue a message without a future.  on_delivery(err, msg) runs on "
      "the event loop (dispatch='loop') or on the native poll thread "
-     "(dispatch='poll_thread'); without it, failures are logged."},
+     "(dispatch='poll_thread'), in the context of this call; without it, "
+     "failures are logged."},
     {"flush", (PyCFunction)(void (*)(void))producer_flush,
      METH_FASTCALL | METH_KEYWORDS,
      "flush($self, /, timeout=None)\n--\n\n"
@@ -787,7 +838,9 @@ static PyMethodDef producer_methods[] = {
      METH_FASTCALL | METH_KEYWORDS,
      "close($self, /, timeout=None)\n--\n\n"
      "Start closing now: flush (up to timeout seconds), fail what is left, "
-     "stop the poll thread.  Returns an awaitable; idempotent."},
+     "stop the poll thread.  Returns the caller's own awaitable; safe to "
+     "call again, from any thread or callback.  Without a running loop it "
+     "waits for the close to finish."},
     {"_mock_push_errors", (PyCFunction)(void (*)(void))akc_mock_push_errors,
      METH_FASTCALL | METH_KEYWORDS,
      "_mock_push_errors($self, /, errors, api_key=0)\n--\n\n"
@@ -811,17 +864,20 @@ static PyMemberDef producer_members[] = {
 
 static PyType_Slot producer_slots[] = {
     {Py_tp_new, producer_new},
+    {Py_tp_init, producer_init},
     {Py_tp_dealloc, producer_dealloc},
     {Py_tp_traverse, producer_traverse},
     {Py_tp_clear, producer_clear},
     {Py_tp_methods, producer_methods},
     {Py_tp_members, producer_members},
     {Py_sq_length, producer_len},
+    {Py_nb_bool, producer_bool},
     {Py_tp_doc,
      "AIOProducer(config, loop=None)\n--\n\n"
-     "asyncio Kafka producer over librdkafka.  config is a dict of "
+     "asyncio Kafka producer over librdkafka.  config is a mapping of "
      "librdkafka properties plus optional error_cb, stats_cb, throttle_cb "
-     "and logger."},
+     "and logger.  It binds to loop, or to the running loop, or to the "
+     "loop of its first use."},
     {0, NULL},
 };
 
