@@ -90,10 +90,13 @@ conf_items(PyObject *config)
     if (PyDict_Check(config)) {
         return PyDict_Items(config);
     }
-    if (PyMapping_Check(config) && !PySequence_Check(config)) {
+    if (PyMapping_Check(config)) {
         PyObject *items = PyMapping_Items(config);
         if (items != NULL) {
             return items;
+        }
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            return NULL; /* the mapping's own items() failed: say why */
         }
         PyErr_Clear();
     }
