@@ -9,6 +9,33 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+/* PyType_GetModuleByDef() (3.11): the module of the first heap type in
+ * tp's MRO that was made from def (a borrowed reference), or NULL with
+ * TypeError. */
+#if PY_VERSION_HEX >= 0x030B0000
+#define akc_type_module_by_def PyType_GetModuleByDef
+#else
+static inline PyObject *
+akc_type_module_by_def(PyTypeObject *tp, PyModuleDef *def)
+{
+    PyObject *mro = tp->tp_mro;
+    Py_ssize_t n = mro ? PyTuple_GET_SIZE(mro) : 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyTypeObject *t = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+        if (!(t->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+            continue;
+        }
+        PyObject *m = ((PyHeapTypeObject *)t)->ht_module;
+        if (m != NULL && PyModule_GetDef(m) == def) {
+            return m;
+        }
+    }
+    PyErr_Format(PyExc_TypeError, "no module of %s in the MRO of '%s'",
+                 def->m_name, tp->tp_name);
+    return NULL;
+}
+#endif
+
 /* Py_IsFinalizing() is public since 3.13; before, _Py_IsFinalizing(). */
 static inline int
 akc_is_finalizing(void)

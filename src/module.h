@@ -76,7 +76,7 @@ extern PyModuleDef akc_module_def;
 static inline akc_state *
 akc_state_from_type(PyTypeObject *tp)
 {
-    PyObject *mod = PyType_GetModuleByDef(tp, &akc_module_def);
+    PyObject *mod = akc_type_module_by_def(tp, &akc_module_def);
     return mod ? (akc_state *)PyModule_GetState(mod) : NULL;
 }
 
