@@ -45,7 +45,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    # typing.Self is 3.11+; annotations are never evaluated at run time
+    # (``from __future__ import annotations``), so 3.10 needs no import and
+    # this module stays stdlib-only.
+    from typing_extensions import Self
 
 __all__ = [
     "BrokerInfo",
