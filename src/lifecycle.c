@@ -250,7 +250,15 @@ akc_core_close(akc_core *core, PyObject *client, int timeout_ms)
         return core_waiter(core, client);
     }
     if (core->state == AKC_CLOSED) {
+        /* Done already: an awaitable that works anywhere (a future when
+         * on the bound loop). */
         akc_core_reap(core);
+        int on = akc_dispatcher_on_loop(core->dispatcher);
+        if (on < 0) {
+            return NULL;
+        }
+        return on ? akc_dispatcher_done_future(core->dispatcher, Py_None)
+                  : akc_done(core->st);
     }
     PyObject *loop = PyObject_CallNoArgs(core->st->get_running_loop);
     if (loop == NULL) {
