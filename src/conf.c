@@ -124,6 +124,9 @@ conf_apply(akc_state *st, rd_kafka_conf_t *conf, PyObject *pair,
                      Py_TYPE(k)->tp_name);
         return -1;
     }
+    if (akc_check_c_string(k, "a config key") < 0) {
+        return -1;
+    }
     const char *name = PyUnicode_AsUTF8(k);
     if (name == NULL) {
         return -1;
@@ -139,7 +142,8 @@ conf_apply(akc_state *st, rd_kafka_conf_t *conf, PyObject *pair,
     if (s == NULL) {
         return -1;
     }
-    const char *sval = PyUnicode_AsUTF8(s);
+    const char *sval = akc_check_c_string(s, name) < 0 ? NULL
+                                                        : PyUnicode_AsUTF8(s);
     char errstr[512];
     rc = 0;
     if (sval == NULL) {

@@ -27,9 +27,10 @@ akc_dispatcher_new(akc_state *st, PyObject *logger,
     d->loop = d->call_soon_threadsafe = d->create_future = NULL;
     d->call_soon = NULL;
     d->raised = NULL;
-    d->logger = Py_NewRef(logger);
+    d->logger = logger;
     d->scheduled = 0;
     d->warned_loop_closed = 0;
+    d->loop_dead = 0;
     PyObject_GC_Track(d);
     if (d->pending == NULL || d->tasks == NULL) {
         Py_DECREF(d);
@@ -142,6 +143,12 @@ akc_dispatcher_on_loop(DispatcherObject *d)
     return on;
 }
 
+void
+akc_dispatcher_set_logger(DispatcherObject *d, PyObject *logger)
+{
+    d->logger = logger ? logger : d->st->default_logger;
+}
+
 int
 akc_dispatcher_push(DispatcherObject *d, PyObject *item)
 {
@@ -204,8 +211,10 @@ akc_dispatcher_log(DispatcherObject *d, int level, PyObject *msg,
     PyObject *saved = akc_err_take();
     PyObject *lvl = PyLong_FromLong(level);
     PyObject *r = NULL;
-    if (lvl != NULL && d->logger != NULL) {
-        PyObject *args[4] = {d->logger, lvl, msg, exc};
+    /* Held for the call: logging may drop the client, and its logger. */
+    PyObject *logger = Py_NewRef(d->logger);
+    if (lvl != NULL) {
+        PyObject *args[4] = {logger, lvl, msg, exc};
         PyObject *kwnames = NULL;
         if (exc != NULL) {
             kwnames = Py_BuildValue("(s)", "exc_info");
@@ -220,9 +229,10 @@ akc_dispatcher_log(DispatcherObject *d, int level, PyObject *msg,
     Py_XDECREF(lvl);
     if (r == NULL && PyErr_Occurred()) {
         /* A broken logger must not take the client down with it. */
-        PyErr_WriteUnraisable(d->logger ? d->logger : Py_None);
+        PyErr_WriteUnraisable(logger);
     }
     Py_XDECREF(r);
+    Py_DECREF(logger);
     akc_err_restore(saved);
 }
 
@@ -235,7 +245,7 @@ akc_dispatcher_logf(DispatcherObject *d, int level, const char *fmt, ...)
     PyObject *msg = PyUnicode_FromFormatV(fmt, ap);
     va_end(ap);
     if (msg == NULL) {
-        PyErr_WriteUnraisable(d->logger ? d->logger : Py_None);
+        PyErr_WriteUnraisable(NULL);
     }
     else {
         akc_dispatcher_log(d, level, msg, NULL);
@@ -384,6 +394,7 @@ akc_dispatcher_schedule(DispatcherObject *d)
         return;
     }
     d->scheduled = 0;
+    d->loop_dead = 1;
     /* The loop is closed: nothing can complete these items any more. */
     PyObject *exc = akc_err_take();
     Py_ssize_t n = d->pending ? PyList_GET_SIZE(d->pending) : 0;
@@ -554,7 +565,6 @@ dispatcher_traverse(DispatcherObject *d, visitproc visit, void *arg)
     Py_VISIT(d->loop);
     Py_VISIT(d->call_soon_threadsafe);
     Py_VISIT(d->create_future);
-    Py_VISIT(d->logger);
     Py_VISIT(d->tasks);
     Py_VISIT(d->raised);
     return 0;
@@ -569,7 +579,6 @@ dispatcher_clear(DispatcherObject *d)
     Py_CLEAR(d->loop);
     Py_CLEAR(d->call_soon_threadsafe);
     Py_CLEAR(d->create_future);
-    Py_CLEAR(d->logger);
     Py_CLEAR(d->tasks);
     Py_CLEAR(d->raised);
     return 0;

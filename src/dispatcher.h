@@ -45,11 +45,14 @@ typedef struct DispatcherObject {
     PyObject *call_soon_threadsafe; /* bound loop.call_soon_threadsafe */
     PyObject *call_soon;            /* bound loop.call_soon */
     PyObject *create_future;        /* bound loop.create_future */
+    /* Borrowed: the client's logger (the client owns it, so a cycle
+     * through it stays collectable), or the module's default one. */
     PyObject *logger;
     PyObject *tasks;                /* set: tasks of async callbacks */
     PyObject *raised;  /* SystemExit/KeyboardInterrupt to re-raise */
     int scheduled;                  /* a call_soon_threadsafe is pending */
     int warned_loop_closed;
+    int loop_dead;  /* the bound loop refused a hand-off: it is closed */
 } DispatcherObject;
 
 /* Generic items: tuples (kind, ...). */
@@ -62,9 +65,14 @@ enum {
     AKC_ITEM_RAISE = 6,    /* (kind, exception): raise it on the loop */
 };
 
-/* Returns a new dispatcher routing client items to client_item. */
+/* Returns a new dispatcher routing client items to client_item, logging
+ * through logger (borrowed; see akc_dispatcher_set_logger). */
 DispatcherObject *akc_dispatcher_new(akc_state *st, PyObject *logger,
                                      akc_item_handler client_item);
+
+/* Sets the borrowed logger; NULL: the module's default logger.  The owner
+ * of the logger resets it before letting go of it. */
+void akc_dispatcher_set_logger(DispatcherObject *d, PyObject *logger);
 
 /* Binds to loop (loop thread) and schedules anything already pending.
  * Returns 0, or -1 with TypeError if loop is not an event loop. */

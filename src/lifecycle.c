@@ -135,7 +135,7 @@ akc_core_forked(akc_core *core, PyObject *client)
     core->poller = NULL;
     core->state = AKC_FORKED;
     /* Whatever the parent had in flight is the parent's to deliver. */
-    core->ops->release(client, "forked", 1);
+    core->ops->release(client, NULL, 1);
     PyList_SetSlice(core->close_waiters, 0,
                     PyList_GET_SIZE(core->close_waiters), NULL);
 }
@@ -245,8 +245,9 @@ akc_core_close(akc_core *core, PyObject *client, int timeout_ms)
     if (core->state != AKC_CLOSED) {
         core_start_closing(core, timeout_ms);
     }
-    if (akc_poller_is_current(core->poller)) {
-        /* A callback on the poll thread: it cannot wait for itself. */
+    if (akc_pollers_on_poll_thread(core->st)) {
+        /* A callback on a poll thread: it cannot wait for itself, nor
+         * block a thread another client's close may wait on. */
         return core_waiter(core, client);
     }
     if (core->state == AKC_CLOSED) {
@@ -296,7 +297,7 @@ akc_core_detach(akc_core *core, void *orphans)
 }
 
 void
-akc_core_dealloc(akc_core *core)
+akc_core_finalize(akc_core *core)
 {
     if (core->state != AKC_FORKED && core->state != AKC_NEW) {
         core->state = AKC_CLOSED;
@@ -311,6 +312,7 @@ akc_core_traverse(akc_core *core, visitproc visit, void *arg)
     Py_VISIT(core->error_cb);
     Py_VISIT(core->stats_cb);
     Py_VISIT(core->throttle_cb);
+    Py_VISIT(core->logger);
     Py_VISIT(core->close_waiters);
     return 0;
 }
@@ -318,6 +320,10 @@ akc_core_traverse(akc_core *core, visitproc visit, void *arg)
 void
 akc_core_clear(akc_core *core)
 {
+    if (core->dispatcher != NULL) {
+        akc_dispatcher_set_logger(core->dispatcher, NULL);
+    }
+    Py_CLEAR(core->logger);
     Py_CLEAR(core->error_cb);
     Py_CLEAR(core->stats_cb);
     Py_CLEAR(core->throttle_cb);
@@ -326,9 +332,7 @@ akc_core_clear(akc_core *core)
 void
 akc_core_free(akc_core *core)
 {
-    Py_CLEAR(core->error_cb);
-    Py_CLEAR(core->stats_cb);
-    Py_CLEAR(core->throttle_cb);
+    akc_core_clear(core);
     Py_CLEAR(core->close_waiters);
     Py_CLEAR(core->dispatcher);
     if (core->lock_ready) {

@@ -48,6 +48,7 @@ typedef struct akc_core {
     PyObject *error_cb;
     PyObject *stats_cb;
     PyObject *throttle_cb;
+    PyObject *logger;           /* the dispatcher borrows it */
     PyObject *close_waiters;    /* list of futures of close() callers */
     pthread_mutex_t lock;       /* with closed_cond: blocking close() */
     pthread_cond_t closed_cond;
@@ -92,14 +93,15 @@ void akc_core_forked(akc_core *core, PyObject *client);
 /* Wakes every close() caller blocked on another thread. */
 void akc_core_wake_blocked(akc_core *core);
 
-/* First step of the client's dealloc, before it runs any Python code: an
- * OPEN or CLOSING client hands its thread and orphans (may be NULL) over
- * (never blocks); a closed one reaps its finished thread.  Returns 1 if
- * the orphans were taken. */
+/* First step of the client's finalizer (tp_finalize, which runs before a
+ * subclass's dealloc touches anything), before it runs any Python code:
+ * an OPEN or CLOSING client hands its thread and orphans (may be NULL)
+ * over (never blocks); a closed one reaps its finished thread.  Returns 1
+ * if the orphans were taken. */
 int akc_core_detach(akc_core *core, void *orphans);
 
-/* Later in the dealloc: answers close() callers still waiting. */
-void akc_core_dealloc(akc_core *core);
+/* Later in the finalizer: answers close() callers still waiting. */
+void akc_core_finalize(akc_core *core);
 
 /* Joins and frees the thread of a closed client.  GIL held. */
 void akc_core_reap(akc_core *core);

@@ -3,6 +3,7 @@
 #include "module.h"
 #include "poller.h"
 
+#include <string.h>
 #include <time.h>
 
 static PyObject *
@@ -17,6 +18,22 @@ akc_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+akc_check_c_string(PyObject *s, const char *what)
+{
+    Py_ssize_t n;
+    const char *c = PyUnicode_AsUTF8AndSize(s, &n);
+    if (c == NULL) {
+        return -1;
+    }
+    if ((Py_ssize_t)strlen(c) != n) {
+        PyErr_Format(PyExc_ValueError, "%s must not contain NUL characters: "
+                     "%R", what, s);
+        return -1;
+    }
+    return 0;
 }
 
 int

@@ -93,6 +93,10 @@ int akc_parse_args(const char *fname, PyObject *const *args, Py_ssize_t nargs,
  * exception set. */
 int akc_timeout_ms(PyObject *timeout, int *out_ms);
 
+/* Raises ValueError if s (a str) has an embedded NUL character, which a
+ * C string would silently cut there; what names it.  Returns 0 or -1. */
+int akc_check_c_string(PyObject *s, const char *what);
+
 /* Milliseconds on a monotonic clock. */
 int64_t akc_now_ms(void);
 

@@ -156,6 +156,11 @@ static int
 producer_send(ProducerObject *self, ProducedMessage *m,
               rd_kafka_resp_err_t *errp)
 {
+    if (self->core.rk == NULL) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "AIOProducer: the producer is closed");
+        return -1;
+    }
     rd_kafka_topic_t *rkt = producer_topic(self, m->base.topic);
     if (rkt == NULL) {
         return -1;
@@ -200,6 +205,8 @@ akc_producer_drain_overflow(ProducerObject *self)
 {
     int64_t now = self->ovf_len ? akc_now_ms() : 0;
     while (self->ovf_len > 0 && self->core.rk != NULL) {
+        /* Borrowed from the ring: safe because producer_send runs no
+         * Python code (topics are exact str, their hash is C's). */
         ProducedMessage *m = self->ovf[self->ovf_head];
         if (now > m->deadline_ms) {
             akc_producer_fail(self, akc_overflow_pop(self),

@@ -269,7 +269,8 @@ akc_produce_build_message(akc_state *st, PyObject **a, int nowait)
                      Py_TYPE(topic)->tp_name);
         return NULL;
     }
-    if (arg_partition(a[ARG_PARTITION], &partition) < 0 ||
+    if (akc_check_c_string(topic, "topic") < 0 ||
+        arg_partition(a[ARG_PARTITION], &partition) < 0 ||
         arg_timestamp(a[ARG_TIMESTAMP], &timestamp) < 0 ||
         arg_callback(st, a, nowait, &cb, &poll_thread) < 0) {
         return NULL;
@@ -279,7 +280,13 @@ akc_produce_build_message(akc_state *st, PyObject **a, int nowait)
         return NULL;
     }
     MessageObject *m = &pm->base;
-    m->topic = Py_NewRef(topic);
+    /* An exact str (a subclass's copy): its hash and equality in the
+     * topic cache must not run Python code while the message is queued. */
+    m->topic = PyUnicode_CheckExact(topic) ? Py_NewRef(topic)
+                                           : PyUnicode_FromObject(topic);
+    if (m->topic == NULL) {
+        goto error;
+    }
     m->partition = partition;
     m->timestamp = timestamp;
     pm->dispatch_poll_thread = (char)poll_thread;

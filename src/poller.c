@@ -89,7 +89,7 @@ poller_log_event(akc_poller *p, rd_kafka_event_t *ev)
         return -1;
     }
     int rc = 0;
-    if (p->dispatcher->loop == NULL) {
+    if (p->dispatcher->loop == NULL || p->dispatcher->loop_dead) {
         akc_dispatcher_log(p->dispatcher, level, msg, NULL);
     }
     else {
@@ -125,8 +125,10 @@ poller_error_event(akc_poller *p, akc_core *core, rd_kafka_event_t *ev)
     }
     int rc = 0;
     PyObject *cb = core ? core->error_cb : NULL;
-    if (p->dispatcher->loop == NULL || cb == NULL) {
-        /* No loop to run error_cb on (yet), or none given: the logger. */
+    if (p->dispatcher->loop == NULL || p->dispatcher->loop_dead ||
+        cb == NULL) {
+        /* No loop to run error_cb on (yet, or any more), or none given:
+         * the logger. */
         PyObject *text = PyObject_Repr(err);
         if (text != NULL) {
             akc_dispatcher_logf(p->dispatcher,
@@ -335,6 +337,17 @@ akc_poller_is_current(akc_poller *p)
     return p != NULL && p->started && pthread_equal(pthread_self(), p->thread);
 }
 
+int
+akc_pollers_on_poll_thread(akc_state *st)
+{
+    for (akc_poller *p = st->pollers; p != NULL; p = p->next) {
+        if (akc_poller_is_current(p)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void
 poller_unlink(akc_poller *p)
 {
@@ -533,10 +546,13 @@ akc_poller_orphan(akc_poller *p, void *orphans)
 void
 akc_poller_reap(akc_poller *p)
 {
+    p->core = NULL;
     if (akc_poller_is_current(p)) {
-        p->core = NULL; /* the thread frees itself (poller_main) */
-        return;
+        return; /* the thread frees itself (poller_main) */
     }
+    /* Claimed before the GIL goes: atexit must not find it and join the
+     * thread a second time. */
+    poller_unlink(p);
     if (p->started) {
         Py_BEGIN_ALLOW_THREADS
         pthread_join(p->thread, NULL);

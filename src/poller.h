@@ -138,6 +138,9 @@ size_t akc_poller_serve(akc_poller *p, int timeout_ms);
 /* 1 if called on p's own thread. */
 int akc_poller_is_current(akc_poller *p);
 
+/* 1 if called on any client's poll thread.  GIL held. */
+int akc_pollers_on_poll_thread(akc_state *st);
+
 /* atexit: stops every live poll thread, destroys every handle and lets
  * each client drop its in-flight state.  GIL held.  Returns the number of
  * threads stopped. */

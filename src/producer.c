@@ -345,7 +345,11 @@ producer_produce_common(ProducerObject *self, PyObject *const *args,
         }
         m->future = Py_NewRef(fut);
     }
-    if (akc_producer_enqueue(self, m) < 0) {
+    /* Building ran user code (a header container's __iter__, a buffer's
+     * __buffer__, the loop's create_future) that may have closed us: check
+     * again, with nothing that runs code between here and librdkafka. */
+    if (akc_core_check_open(&self->core, method) < 0 ||
+        akc_producer_enqueue(self, m) < 0) {
         /* Never handed over: drop the future quietly (nobody has it). */
         Py_CLEAR(m->future);
         Py_DECREF(m);
@@ -458,6 +462,9 @@ producer_purge(ProducerObject *self, PyObject *Py_UNUSED(ignored))
         return NULL;
     }
     producer_fail_overflow(self, "purged before it could be queued");
+    if (akc_core_check_open(&self->core, "purge") < 0) {
+        return NULL; /* closed by code the failures ran */
+    }
     rd_kafka_resp_err_t err = rd_kafka_purge(
         self->core.rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT |
                            RD_KAFKA_PURGE_F_NON_BLOCKING);
@@ -629,7 +636,8 @@ producer_prepare(ProducerObject *self, PyObject *config, PyObject *loop,
     }
     *auto_idem = producer_auto_idempotence(conf, &cbs);
     *want_throttle = cbs.throttle_cb != NULL;
-    core->dispatcher = akc_dispatcher_new(core->st, cbs.logger,
+    core->logger = Py_NewRef(cbs.logger);
+    core->dispatcher = akc_dispatcher_new(core->st, core->logger,
                                           producer_deliver);
     core->error_cb = Py_XNewRef(cbs.error_cb);
     core->stats_cb = Py_XNewRef(cbs.stats_cb);
@@ -642,8 +650,8 @@ producer_prepare(ProducerObject *self, PyObject *config, PyObject *loop,
                          : akc_dispatcher_bind_running(core->dispatcher)) <
             0) {
         rd_kafka_conf_destroy(conf);
-        Py_CLEAR(core->dispatcher);
         akc_core_clear(core);
+        Py_CLEAR(core->dispatcher);
         return NULL;
     }
     self->message_timeout_ms = conf_get_int(conf, "message.timeout.ms",
@@ -685,8 +693,8 @@ producer_init(ProducerObject *self, PyObject *args, PyObject *kwds)
         return -1;
     }
     if (producer_start(self, conf, auto_idem, want_throttle) < 0) {
-        Py_CLEAR(core->dispatcher);
         akc_core_clear(core);
+        Py_CLEAR(core->dispatcher);
         return -1;
     }
     return 0;
@@ -766,17 +774,16 @@ producer_detach(ProducerObject *self)
     return live ? left : -1;
 }
 
+/* tp_finalize: the client is unreachable.  Runs before a subclass's
+ * dealloc clears anything (PEP 442), with the object still alive, so the
+ * poll thread is detached before any code can run and the Python-level
+ * leftovers can be failed and logged safely. */
 static void
-producer_dealloc(ProducerObject *self)
+producer_finalize(PyObject *op)
 {
-    PyTypeObject *tp = Py_TYPE(self);
-    /* A failed __init__ is deallocated with its exception still set. */
+    ProducerObject *self = (ProducerObject *)op;
     PyObject *exc = akc_err_take();
-    PyObject_GC_UnTrack(self);
     Py_ssize_t left = producer_detach(self);
-    if (self->weakreflist != NULL) {
-        PyObject_ClearWeakRefs((PyObject *)self);
-    }
     akc_core *core = &self->core;
     if (left > 0) {
         akc_dispatcher_logf(core->dispatcher, AKC_LOG_WARNING,
@@ -790,15 +797,35 @@ producer_dealloc(ProducerObject *self)
                                      "before the message could be queued");
         producer_answer_flushes(self, 1);
     }
-    akc_core_dealloc(core);
+    akc_core_finalize(core);
     if (core->dispatcher != NULL) {
         akc_dispatcher_schedule(core->dispatcher);
     }
+    if (PyErr_Occurred()) {
+        PyErr_WriteUnraisable(op);
+    }
+    akc_err_restore(exc);
+}
+
+static void
+producer_dealloc(ProducerObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0) {
+        return; /* resurrected */
+    }
+    /* A failed __init__ is deallocated with its exception still set. */
+    PyObject *exc = akc_err_take();
+    PyObject_GC_UnTrack(self);
+    if (self->weakreflist != NULL) {
+        PyObject_ClearWeakRefs((PyObject *)self);
+    }
     PyMem_Free(self->ovf);
+    self->ovf = NULL;
     Py_CLEAR(self->topics);
     Py_CLEAR(self->flush_waiters);
     Py_CLEAR(self->forget_flush);
-    akc_core_free(core);
+    akc_core_free(&self->core);
     if (PyErr_Occurred()) {
         PyErr_WriteUnraisable(NULL);
     }
@@ -866,6 +893,7 @@ static PyType_Slot producer_slots[] = {
     {Py_tp_new, producer_new},
     {Py_tp_init, producer_init},
     {Py_tp_dealloc, producer_dealloc},
+    {Py_tp_finalize, producer_finalize},
     {Py_tp_traverse, producer_traverse},
     {Py_tp_clear, producer_clear},
     {Py_tp_methods, producer_methods},
