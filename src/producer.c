@@ -10,6 +10,7 @@
  * came before them.  Construction, closing and every teardown path are
  * the client core's (lifecycle.c); this file supplies its hooks. */
 #include "producer.h"
+#include "delivery.h"
 #include "outbox.h"
 #include "mock.h"
 #include "conf.h"
@@ -17,131 +18,6 @@
 #include "payload.h"
 
 #include <structmember.h>
-
-/* ---- completing deliveries on the loop (the dispatcher's client item) */
-
-/* Resolves the message's future, if anyone still waits on it.  Returns 1
- * if someone observed the result. */
-static int
-deliver_future(DispatcherObject *d, MessageObject *m, PyObject *fut)
-{
-    akc_state *st = d->st;
-    PyObject *done = PyObject_CallMethodNoArgs(fut, st->str_done);
-    int is_done = done ? PyObject_IsTrue(done) : -1;
-    Py_XDECREF(done);
-    if (is_done == 0) {
-        PyObject *r;
-        if (m->error != NULL) {
-            PyObject *exc = akc_exception_new(st, m->error);
-            r = exc ? PyObject_CallMethodOneArg(fut, st->str_set_exception,
-                                                exc)
-                    : NULL;
-            Py_XDECREF(exc);
-        }
-        else {
-            r = PyObject_CallMethodOneArg(fut, st->str_set_result,
-                                          (PyObject *)m);
-        }
-        Py_XDECREF(r);
-    }
-    if (PyErr_Occurred()) {
-        PyErr_WriteUnraisable(fut);
-    }
-    return is_done == 0;
-}
-
-/* A failure nobody waited for (fire-and-forget, or the awaiting task was
- * cancelled) still has to be seen by someone. */
-static void
-deliver_unobserved(DispatcherObject *d, MessageObject *m)
-{
-    PyObject *text = PyObject_Str(m->error);
-    if (text == NULL) {
-        PyErr_Clear();
-        return;
-    }
-    akc_dispatcher_logf(d, AKC_LOG_ERROR,
-                        "aiokafka_c: delivery failed (no one is waiting for "
-                        "it): topic=%S partition=%d: %U",
-                        m->topic ? m->topic : Py_None, (int)m->partition,
-                        text);
-    Py_DECREF(text);
-}
-
-/* The dispatcher's client item: one delivery report, on the loop. */
-static void
-producer_deliver(DispatcherObject *d, PyObject *item)
-{
-    ProducedMessage *pm = (ProducedMessage *)item;
-    MessageObject *m = &pm->base;
-    /* Take ownership of the fields first: callbacks may touch m. */
-    PyObject *fut = pm->future, *cb = pm->on_delivery, *ctx = pm->context;
-    pm->future = pm->on_delivery = pm->context = NULL;
-    int observed = cb != NULL;
-    if (fut != NULL) {
-        observed |= deliver_future(d, m, fut);
-        Py_DECREF(fut);
-    }
-    if (cb != NULL) {
-        PyObject *args[2] = {m->error ? m->error : Py_None, item};
-        akc_dispatcher_call_user(d, cb, args, 2, ctx, "on_delivery callback",
-                                 1);
-        Py_DECREF(cb);
-    }
-    Py_XDECREF(ctx);
-    if (!observed && m->error != NULL) {
-        deliver_unobserved(d, m);
-    }
-}
-
-/* ---- the poll thread's hooks --------------------------------------- */
-
-/* One delivered message, on the poll thread: run a poll-thread callback
- * here, hand everything else that someone may observe to the loop. */
-static void
-producer_report(ProducerObject *self, const rd_kafka_message_t *rkm)
-{
-    ProducedMessage *pm = rkm->_private;
-    if (pm == NULL) {
-        return;
-    }
-    akc_inflight_unlink(self, pm); /* we now own its reference */
-    DispatcherObject *d = self->core.dispatcher;
-    if (akc_message_set_delivery(self->core.st, &pm->base, rkm) < 0) {
-        PyErr_WriteUnraisable((PyObject *)self);
-    }
-    if (pm->dispatch_poll_thread && pm->on_delivery != NULL) {
-        PyObject *cb = pm->on_delivery, *ctx = pm->context;
-        pm->on_delivery = pm->context = NULL;
-        PyObject *args[2] = {pm->base.error ? pm->base.error : Py_None,
-                             (PyObject *)pm};
-        akc_dispatcher_call_user(d, cb, args, 2, ctx, "on_delivery callback",
-                                 0);
-        Py_DECREF(cb);
-        Py_XDECREF(ctx);
-    }
-    else if (pm->future != NULL || pm->on_delivery != NULL ||
-             pm->base.error != NULL) {
-        if (akc_dispatcher_push(d, (PyObject *)pm) < 0) {
-            PyErr_WriteUnraisable((PyObject *)self);
-        }
-    }
-    /* A fire-and-forget success needs nothing from the loop. */
-    Py_DECREF(pm);
-}
-
-static void
-producer_reports(ProducerObject *self, rd_kafka_event_t *ev)
-{
-    const rd_kafka_message_t *msgs[AKC_POLL_BATCH];
-    size_t cnt;
-    while ((cnt = rd_kafka_event_message_array(ev, msgs, AKC_POLL_BATCH)) >
-           0) {
-        for (size_t j = 0; j < cnt; j++) {
-            producer_report(self, msgs[j]);
-        }
-    }
-}
 
 /* Answers every flush() whose messages are all delivered or whose
  * deadline passed (all of them with `all`). */
@@ -187,7 +63,7 @@ producer_on_events(PyObject *client, rd_kafka_event_t **evs, size_t n)
     ProducerObject *self = (ProducerObject *)client;
     for (size_t i = 0; i < n; i++) {
         if (rd_kafka_event_type(evs[i]) == RD_KAFKA_EVENT_DR) {
-            producer_reports(self, evs[i]);
+            akc_producer_reports(self, evs[i]);
         }
         /* Destroying the event frees librdkafka's queue slots, so drain
          * the overflow only after this. */
@@ -638,7 +514,7 @@ producer_prepare(ProducerObject *self, PyObject *config, PyObject *loop,
     *want_throttle = cbs.throttle_cb != NULL;
     core->logger = Py_NewRef(cbs.logger);
     core->dispatcher = akc_dispatcher_new(core->st, core->logger,
-                                          producer_deliver);
+                                          akc_producer_deliver);
     core->error_cb = Py_XNewRef(cbs.error_cb);
     core->stats_cb = Py_XNewRef(cbs.stats_cb);
     core->throttle_cb = Py_XNewRef(cbs.throttle_cb);
