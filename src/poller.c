@@ -596,7 +596,12 @@ akc_pollers_stop_all(akc_state *st)
     st->shutting_down = 1;
     while (st->pollers != NULL) {
         akc_poller *p = st->pollers;
+        /* Claimed before the GIL goes: neither the list nor the client
+         * may lead anyone else to it while we join. */
         poller_unlink(p);
+        if (p->core != NULL) {
+            p->core->poller = NULL;
+        }
         atomic_store(&p->stop, 1);
         if (p->queue != NULL && !atomic_load(&p->exit_requested)) {
             rd_kafka_queue_yield(p->queue);
