@@ -16,29 +16,14 @@
 static int
 deliver_future(DispatcherObject *d, MessageObject *m, PyObject *fut)
 {
-    akc_state *st = d->st;
-    PyObject *done = PyObject_CallMethodNoArgs(fut, st->str_done);
-    int is_done = done ? PyObject_IsTrue(done) : -1;
-    Py_XDECREF(done);
-    if (is_done == 0) {
-        PyObject *r;
-        if (m->error != NULL) {
-            PyObject *exc = akc_exception_new(st, m->error);
-            r = exc ? PyObject_CallMethodOneArg(fut, st->str_set_exception,
-                                                exc)
-                    : NULL;
-            Py_XDECREF(exc);
-        }
-        else {
-            r = PyObject_CallMethodOneArg(fut, st->str_set_result,
-                                          (PyObject *)m);
-        }
-        Py_XDECREF(r);
-    }
-    if (PyErr_Occurred()) {
+    PyObject *res = m->error ? akc_exception_new(d->st, m->error)
+                             : Py_NewRef((PyObject *)m);
+    int rc = res ? akc_dispatcher_resolve(d, fut, res) : -1;
+    Py_XDECREF(res);
+    if (rc < 0) {
         PyErr_WriteUnraisable(fut);
     }
-    return is_done == 0;
+    return rc > 0;
 }
 
 /* A failure nobody waited for (fire-and-forget, or the awaiting task was

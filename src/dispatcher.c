@@ -418,10 +418,8 @@ akc_dispatcher_schedule(DispatcherObject *d)
     akc_err_restore(saved);
 }
 
-/* Resolves fut with res (an exception instance: set_exception) unless it
- * is done (cancelled, say).  Returns 0 or -1. */
-static int
-dispatcher_resolve(DispatcherObject *d, PyObject *fut, PyObject *res)
+int
+akc_dispatcher_resolve(DispatcherObject *d, PyObject *fut, PyObject *res)
 {
     akc_state *st = d->st;
     PyObject *done = PyObject_CallMethodNoArgs(fut, st->str_done);
@@ -436,7 +434,7 @@ dispatcher_resolve(DispatcherObject *d, PyObject *fut, PyObject *res)
                                        : st->str_set_result,
         res);
     Py_XDECREF(r);
-    return r ? 0 : -1;
+    return r ? 1 : -1;
 }
 
 static const char *const callback_names[] = {
@@ -466,7 +464,7 @@ dispatcher_handle_item(DispatcherObject *d, PyObject *item)
         akc_dispatcher_log(d, (int)PyLong_AsLong(a), b, NULL);
         break;
     case AKC_ITEM_RESULT:
-        if (dispatcher_resolve(d, a, b) < 0) {
+        if (akc_dispatcher_resolve(d, a, b) < 0) {
             PyErr_WriteUnraisable(a);
         }
         break;

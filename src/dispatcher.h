@@ -119,6 +119,11 @@ void akc_dispatcher_call_user(DispatcherObject *d, PyObject *cb,
                               PyObject *const *args, size_t nargs,
                               PyObject *ctx, const char *what, int on_loop);
 
+/* Resolves fut with res (an exception instance: set_exception) unless it
+ * is done (cancelled, say).  Loop thread.  Returns 1 if resolved, 0 if it
+ * was done, -1 with an exception. */
+int akc_dispatcher_resolve(DispatcherObject *d, PyObject *fut, PyObject *res);
+
 /* Returns a new future on the bound loop, or NULL with an exception. */
 PyObject *akc_dispatcher_new_future(DispatcherObject *d);
 
