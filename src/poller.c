@@ -39,6 +39,11 @@ akc_poller_new(akc_state *st, DispatcherObject *dispatcher)
         return NULL;
     }
     p->st = st;
+    if (pthread_mutex_init(&p->qlock, NULL) != 0) {
+        free(p);
+        PyErr_NoMemory();
+        return NULL;
+    }
     p->dispatcher = (DispatcherObject *)Py_NewRef(dispatcher);
     atomic_init(&p->stop, 0);
     atomic_init(&p->tick_ms, 0);
@@ -369,10 +374,12 @@ poller_unlink(akc_poller *p)
 static void
 poller_destroy_handle(akc_poller *p)
 {
+    pthread_mutex_lock(&p->qlock);
     if (p->queue != NULL) {
         rd_kafka_queue_destroy(p->queue);
         p->queue = NULL;
     }
+    pthread_mutex_unlock(&p->qlock);
     if (p->rk != NULL) {
         if (rd_kafka_type(p->rk) == RD_KAFKA_PRODUCER) {
             rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE |
@@ -396,6 +403,10 @@ poller_free(akc_poller *p)
     p->orphans = NULL;
     Py_CLEAR(p->dispatcher);
     Py_CLEAR(p->client_ref);
+    if (!p->forked) {
+        /* In a forked child it may be held by a thread that is gone. */
+        pthread_mutex_destroy(&p->qlock);
+    }
     free(p);
 }
 
@@ -505,26 +516,35 @@ akc_poller_start(akc_poller *p, PyObject *client, akc_core *core,
     return 0;
 }
 
+/* Wakes the thread from its wait on the queue.  Any thread: the queue
+ * lock keeps the thread from destroying the queue meanwhile. */
+static void
+poller_wake(akc_poller *p)
+{
+    pthread_mutex_lock(&p->qlock);
+    if (p->queue != NULL) {
+        rd_kafka_queue_yield(p->queue);
+    }
+    pthread_mutex_unlock(&p->qlock);
+}
+
 void
 akc_poller_set_tick(akc_poller *p, int ms)
 {
     int was = atomic_exchange(&p->tick_ms, ms);
-    /* The queue is the thread's to destroy, which it does only after
-     * exit_requested was set (with the GIL, which we hold now). */
-    if (ms > 0 && was == 0 && p->queue != NULL &&
-        !atomic_load(&p->exit_requested)) {
+    if (ms > 0 && was == 0) {
         /* The thread may be in a long idle wait: wake it, so that close()
          * and flush() deadlines are checked from now on. */
-        rd_kafka_queue_yield(p->queue);
+        poller_wake(p);
     }
 }
 
 void
 akc_poller_request_exit(akc_poller *p)
 {
-    if (!atomic_exchange(&p->exit_requested, 1) && p->queue != NULL &&
+    if (!atomic_exchange(&p->exit_requested, 1) &&
         !akc_poller_is_current(p)) {
-        rd_kafka_queue_yield(p->queue);
+        poller_wake(p);
     }
 }
 
@@ -603,9 +623,7 @@ akc_pollers_stop_all(akc_state *st)
             p->core->poller = NULL;
         }
         atomic_store(&p->stop, 1);
-        if (p->queue != NULL && !atomic_load(&p->exit_requested)) {
-            rd_kafka_queue_yield(p->queue);
-        }
+        poller_wake(p);
         if (p->started) {
             Py_BEGIN_ALLOW_THREADS
             pthread_join(p->thread, NULL);
@@ -632,6 +650,7 @@ akc_pollers_after_fork(akc_state *st)
         p->queue = NULL;
         p->tstate = NULL;
         p->started = 0;
+        p->forked = 1;
         akc_core *core = p->core;
         if (core != NULL) {
             PyObject *client = Py_NewRef(core->owner);

@@ -66,6 +66,7 @@ struct akc_poller {
     PyInterpreterState *interp;
     rd_kafka_t *rk;
     rd_kafka_queue_t *queue;      /* the queue the thread serves (owned) */
+    pthread_mutex_t qlock;        /* queue: destroying vs waking it */
     DispatcherObject *dispatcher; /* strong */
     PyObject *client_ref;         /* weakref to the client */
     void *orphans;                /* what a dropped client left, or NULL */
@@ -77,6 +78,7 @@ struct akc_poller {
     atomic_int tick_ms;  /* > 0: run on_events at least this often */
     atomic_int exit_requested; /* tear down gracefully and leave */
     int started;
+    int forked;    /* disowned in a forked child */
     int finished;  /* GIL: the thread has done its last Python work for
                       the attached client; it only leaves from now on */
     /* Throttle reports, filled by librdkafka's throttle_cb, which runs on
