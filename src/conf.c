@@ -2,6 +2,9 @@
 #include "conf.h"
 #include "errors.h"
 
+#include <errno.h>
+#include <stdlib.h>
+
 void
 akc_callbacks_clear(akc_callbacks *cbs)
 {
@@ -107,6 +110,47 @@ conf_items(PyObject *config)
     return NULL;
 }
 
+/* A number must reach librdkafka as given: its parser wraps integers to
+ * 32 bits and cuts "2.9" or "1e+20" short.  After setting name from
+ * value, reads the stored value back; if it reads as an integer that is
+ * not value, raises ValueError.  (Booleans and strings read back in
+ * other forms and are left to librdkafka.)  Returns 0 or -1. */
+static int
+conf_check_number(rd_kafka_conf_t *conf, const char *name, PyObject *value)
+{
+    char buf[64];
+    size_t size = sizeof(buf);
+    if (rd_kafka_conf_get(conf, name, buf, &size) != RD_KAFKA_CONF_OK) {
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long long stored = strtoll(buf, &end, 10);
+    if (buf[0] == '\0' || *end != '\0' || errno != 0) {
+        return 0; /* not an integer property */
+    }
+    int same;
+    if (PyFloat_Check(value)) {
+        same = PyFloat_AS_DOUBLE(value) == (double)stored;
+    }
+    else {
+        int overflow;
+        long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
+        if (v == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+        same = !overflow && v == stored;
+    }
+    if (!same) {
+        PyErr_Format(PyExc_ValueError,
+                     "config property '%s': %R is not a value it can hold "
+                     "(an integer property; librdkafka would store %s)",
+                     name, value, buf);
+        return -1;
+    }
+    return 0;
+}
+
 /* Applies one (key, value) pair, both owned by the caller's snapshot.
  * Returns 0 or -1 with an exception. */
 static int
@@ -153,6 +197,9 @@ conf_apply(akc_state *st, rd_kafka_conf_t *conf, PyObject *pair,
              RD_KAFKA_CONF_OK) {
         akc_raise(st, RD_KAFKA_RESP_ERR__INVALID_ARG, errstr);
         rc = -1;
+    }
+    else if (!PyBool_Check(v) && (PyLong_Check(v) || PyFloat_Check(v))) {
+        rc = conf_check_number(conf, name, v);
     }
     Py_DECREF(s);
     return rc;

@@ -122,7 +122,7 @@ void
 akc_core_reap(akc_core *core)
 {
     akc_poller *p = core->poller;
-    if (p != NULL && p->finished) {
+    if (p != NULL && p->finished && !p->claimed) {
         core->poller = NULL;
         akc_poller_reap(p);
     }
@@ -225,14 +225,27 @@ akc_done(akc_state *st)
 static PyObject *
 core_close_future(akc_core *core)
 {
-    if (core->state != AKC_CLOSING) {
-        return akc_dispatcher_done_future(core->dispatcher, Py_None);
-    }
     PyObject *fut = akc_dispatcher_new_future(core->dispatcher);
-    if (fut == NULL || PyList_Append(core->close_waiters, fut) < 0) {
-        Py_XDECREF(fut);
+    if (fut == NULL) {
         return NULL;
     }
+    /* Checked after making the future: that ran Python code, during which
+     * the poll thread may have finished the close and answered everyone
+     * then waiting. */
+    if (core->state == AKC_CLOSING) {
+        if (PyList_Append(core->close_waiters, fut) < 0) {
+            Py_DECREF(fut);
+            return NULL;
+        }
+        return fut;
+    }
+    PyObject *r = PyObject_CallMethodOneArg(fut, core->st->str_set_result,
+                                            Py_None);
+    if (r == NULL) {
+        Py_DECREF(fut);
+        return NULL;
+    }
+    Py_DECREF(r);
     return fut;
 }
 
@@ -287,6 +300,12 @@ akc_core_detach(akc_core *core, void *orphans)
         return 0;
     }
     core->poller = NULL;
+    if (p->claimed) {
+        /* atexit is joining the thread right now (GIL released) and
+         * frees p afterwards: it only has to forget us. */
+        p->core = NULL;
+        return 0;
+    }
     if (p->finished) {
         akc_poller_reap(p);
         return 0;

@@ -440,7 +440,7 @@ poller_finish(akc_poller *p)
     if (PyErr_Occurred()) {
         PyErr_WriteUnraisable((PyObject *)p->dispatcher);
     }
-    return p->core == NULL && !atomic_load(&p->stop);
+    return p->self_free && !atomic_load(&p->stop);
 }
 
 static void *
@@ -553,6 +553,7 @@ akc_poller_orphan(akc_poller *p, void *orphans)
 {
     p->orphans = orphans;
     p->core = NULL;
+    p->self_free = 1;
     if (p->finished) {
         /* Only leaving: this runs on the thread itself (see
          * poller_finish), which now frees p on its way out. */
@@ -568,7 +569,8 @@ akc_poller_reap(akc_poller *p)
 {
     p->core = NULL;
     if (akc_poller_is_current(p)) {
-        return; /* the thread frees itself (poller_main) */
+        p->self_free = 1; /* the thread frees itself (poller_main) */
+        return;
     }
     /* Claimed before the GIL goes: atexit must not find it and join the
      * thread a second time. */
@@ -619,9 +621,7 @@ akc_pollers_stop_all(akc_state *st)
         /* Claimed before the GIL goes: neither the list nor the client
          * may lead anyone else to it while we join. */
         poller_unlink(p);
-        if (p->core != NULL) {
-            p->core->poller = NULL;
-        }
+        p->claimed = 1; /* the client's reap and detach leave it to us */
         atomic_store(&p->stop, 1);
         poller_wake(p);
         if (p->started) {

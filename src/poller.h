@@ -79,6 +79,8 @@ struct akc_poller {
     atomic_int exit_requested; /* tear down gracefully and leave */
     int started;
     int forked;    /* disowned in a forked child */
+    int self_free; /* GIL: nobody else will join or free it */
+    int claimed;   /* GIL: atexit is joining it and will free it */
     int finished;  /* GIL: the thread has done its last Python work for
                       the attached client; it only leaves from now on */
     /* Throttle reports, filled by librdkafka's throttle_cb, which runs on

@@ -295,6 +295,12 @@ producer_flush_wait(ProducerObject *self, int ms)
         return NULL;
     }
     Py_DECREF(r);
+    if (self->core.state == AKC_CLOSED) {
+        /* Closed while the future was made (that ran Python code): the
+         * poll thread answered the flushes it knew of and is gone. */
+        producer_answer_flushes(self, 1);
+        akc_dispatcher_schedule(self->core.dispatcher);
+    }
     akc_producer_update_tick(self);
     return fut;
 }

@@ -235,3 +235,28 @@ async def test_nul_characters_are_refused() -> None:
         with pytest.raises(ValueError, match="NUL"):
             p.produce("orders\x00-eu", b"v")
         assert len(p) == 0
+
+
+def test_close_again_while_the_thread_finishes() -> None:
+    """The loop may see its close future resolved, and call close() again
+    (which joins the finished thread), while the poll thread is still
+    finishing its last Python work: joined once, freed once."""
+    r = run_script(
+        f"""
+        import asyncio, sys
+        from aiokafka_c import AIOProducer
+        sys.setswitchinterval(1e-6)
+        async def main():
+            for _ in range(150):
+                p = AIOProducer({MOCK})
+                first, second = p.close(), p.close()
+                await first
+                await p.close()
+                await second
+            print("done")
+        asyncio.run(main())
+        """,
+        timeout=300,
+    )
+    assert_clean_exit(r)
+    assert "done" in r.stdout
