@@ -126,6 +126,11 @@ producer_topic(ProducerObject *self, PyObject *name)
     if (PyErr_Occurred()) {
         return NULL;
     }
+    /* Checked once per topic, when its handle is made: a C string would
+     * cut "orders\0-eu" to "orders". */
+    if (akc_check_c_string(name, "topic") < 0) {
+        return NULL;
+    }
     const char *s = PyUnicode_AsUTF8(name);
     if (s == NULL) {
         return NULL;

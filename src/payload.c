@@ -269,8 +269,7 @@ akc_produce_build_message(akc_state *st, PyObject **a, int nowait)
                      Py_TYPE(topic)->tp_name);
         return NULL;
     }
-    if (akc_check_c_string(topic, "topic") < 0 ||
-        arg_partition(a[ARG_PARTITION], &partition) < 0 ||
+    if (arg_partition(a[ARG_PARTITION], &partition) < 0 ||
         arg_timestamp(a[ARG_TIMESTAMP], &timestamp) < 0 ||
         arg_callback(st, a, nowait, &cb, &poll_thread) < 0) {
         return NULL;
