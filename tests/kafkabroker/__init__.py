@@ -92,6 +92,23 @@ JVM_OPTIONS = (
 )
 
 
+def _all_threads_stopped(pid: int) -> bool:
+    """True once every thread of pid is in the stopped state (T)."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return True
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state not in ("T", "t"):
+            return False
+    return True
+
+
 class KafkaBrokerError(RuntimeError):
     """The broker (or its tooling) could not be set up, started or reached."""
 
@@ -733,6 +750,13 @@ class KafkaBroker:
             raise KafkaBrokerError("the broker is not running")
         os.kill(self._proc.pid, signal.SIGSTOP)
         self._paused = True
+        # kill() returns before every JVM thread has stopped: until they
+        # all have, a network thread may still answer.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not _all_threads_stopped(
+            self._proc.pid
+        ):
+            time.sleep(0.01)
 
     def resume(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
