@@ -564,6 +564,21 @@ akc_poller_orphan(akc_poller *p, void *orphans)
     akc_poller_request_exit(p);
 }
 
+/* Joins the thread (GIL released meanwhile) unless it never started or
+ * was joined.  The caller has claimed p first.  Returns 1 if it joined. */
+static int
+poller_join(akc_poller *p)
+{
+    if (!p->started) {
+        return 0;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    pthread_join(p->thread, NULL);
+    Py_END_ALLOW_THREADS
+    p->started = 0;
+    return 1;
+}
+
 void
 akc_poller_reap(akc_poller *p)
 {
@@ -575,12 +590,7 @@ akc_poller_reap(akc_poller *p)
     /* Claimed before the GIL goes: atexit must not find it and join the
      * thread a second time. */
     poller_unlink(p);
-    if (p->started) {
-        Py_BEGIN_ALLOW_THREADS
-        pthread_join(p->thread, NULL);
-        Py_END_ALLOW_THREADS
-        p->started = 0;
-    }
+    poller_join(p);
     poller_free(p);
 }
 
@@ -624,13 +634,7 @@ akc_pollers_stop_all(akc_state *st)
         p->claimed = 1; /* the client's reap and detach leave it to us */
         atomic_store(&p->stop, 1);
         poller_wake(p);
-        if (p->started) {
-            Py_BEGIN_ALLOW_THREADS
-            pthread_join(p->thread, NULL);
-            Py_END_ALLOW_THREADS
-            p->started = 0;
-            n++;
-        }
+        n += poller_join(p);
         poller_release_at_exit(p);
         poller_free(p); /* fails the orphans of a dropped client quietly */
     }

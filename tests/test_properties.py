@@ -93,7 +93,7 @@ from aiokafka_c import (  # noqa: E402
     Message,
 )
 from tests import _hyp  # noqa: E402
-from tests.helpers import unused_port  # noqa: E402
+from tests.helpers import RecordingHandler, unused_port  # noqa: E402
 
 UNDER_ASAN = _hyp.UNDER_ASAN
 SLOW = 4.0 if UNDER_ASAN else 1.0
@@ -387,15 +387,6 @@ class LogAttr:
     log = 5
 
 
-class RecordingHandler(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-        self._lock = threading.Lock()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        with self._lock:
-            self.records.append(record)
 
 
 def recording_logger(name: str = "aiokafka_c.hyp") -> logging.Logger:
