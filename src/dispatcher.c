@@ -191,16 +191,9 @@ PyObject *
 akc_dispatcher_done_future(DispatcherObject *d, PyObject *result)
 {
     PyObject *fut = akc_dispatcher_new_future(d);
-    if (fut == NULL) {
-        return NULL;
+    if (fut != NULL && akc_dispatcher_resolve(d, fut, result) < 0) {
+        Py_CLEAR(fut);
     }
-    PyObject *r = PyObject_CallMethodOneArg(fut, d->st->str_set_result,
-                                            result);
-    if (r == NULL) {
-        Py_DECREF(fut);
-        return NULL;
-    }
-    Py_DECREF(r);
     return fut;
 }
 

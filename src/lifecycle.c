@@ -239,13 +239,10 @@ core_close_future(akc_core *core)
         }
         return fut;
     }
-    PyObject *r = PyObject_CallMethodOneArg(fut, core->st->str_set_result,
-                                            Py_None);
-    if (r == NULL) {
+    if (akc_dispatcher_resolve(core->dispatcher, fut, Py_None) < 0) {
         Py_DECREF(fut);
         return NULL;
     }
-    Py_DECREF(r);
     return fut;
 }
 
