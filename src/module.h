@@ -29,6 +29,12 @@ typedef struct {
     PyTypeObject *ProducerType;
     PyTypeObject *CloseWaiterType;
     PyTypeObject *ThrottleEventType;
+    PyTypeObject *TopicPartitionType;
+    PyTypeObject *ClusterMetadataType;
+    PyTypeObject *BrokerMetadataType;
+    PyTypeObject *TopicMetadataType;
+    PyTypeObject *PartitionMetadataType;
+    PyTypeObject *ConsumerGroupMetadataType;
 
     /* asyncio / logging helpers, imported once. */
     PyObject *get_running_loop; /* asyncio.events._get_running_loop */
@@ -105,5 +111,8 @@ int akc_message_setup_types(PyObject *module, akc_state *st);
 int akc_dispatcher_setup_types(PyObject *module, akc_state *st);
 int akc_producer_setup_types(PyObject *module, akc_state *st);
 int akc_lifecycle_setup_types(PyObject *module, akc_state *st);
+int akc_topic_partition_setup_types(PyObject *module, akc_state *st);
+int akc_metadata_setup_types(PyObject *module, akc_state *st);
+int akc_groupmeta_setup_types(PyObject *module, akc_state *st);
 
 #endif
