@@ -3,7 +3,14 @@ checked by stubtest in tests/test_typing.py)."""
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from types import TracebackType
 from typing import Any, ClassVar, Final, Literal, TypeAlias, final
 
@@ -31,6 +38,19 @@ _DeliveryCallback: TypeAlias = Callable[
 def librdkafka_version() -> tuple[str, int]: ...
 def _atexit() -> int: ...
 def _after_fork() -> None: ...
+
+# Tests only (src/selftest.c).
+def _tplist_roundtrip(
+    partitions: Iterable[TopicPartition], /
+) -> list[TopicPartition]: ...
+def _tp_with_error(
+    topic: str, partition: int, offset: int, err: int, /
+) -> TopicPartition: ...
+def _mock_metadata(
+    nbrokers: int, topic: str, partitions: int, topic_error: int = 0, /
+) -> ClusterMetadata: ...
+def _cgm_new(group_id: str, /) -> ConsumerGroupMetadata: ...
+def _cgm_check(obj: object, /) -> bool: ...
 
 @final
 class KafkaError:

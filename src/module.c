@@ -264,6 +264,7 @@ module_setup_types(PyObject *module, akc_state *st)
         akc_topic_partition_setup_types(module, st) < 0 ||
         akc_metadata_setup_types(module, st) < 0 ||
         akc_groupmeta_setup_types(module, st) < 0 ||
+        akc_selftest_setup(module, st) < 0 ||
         akc_dispatcher_setup_types(module, st) < 0 ||
         akc_lifecycle_setup_types(module, st) < 0 ||
         akc_producer_setup_types(module, st) < 0) {

@@ -114,5 +114,7 @@ int akc_lifecycle_setup_types(PyObject *module, akc_state *st);
 int akc_topic_partition_setup_types(PyObject *module, akc_state *st);
 int akc_metadata_setup_types(PyObject *module, akc_state *st);
 int akc_groupmeta_setup_types(PyObject *module, akc_state *st);
+/* Private functions for tests (src/selftest.c). */
+int akc_selftest_setup(PyObject *module, akc_state *st);
 
 #endif
