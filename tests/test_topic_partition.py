@@ -348,6 +348,19 @@ def test_subclass() -> None:
     assert type(back[0]) is TopicPartition and back[0].offset == 7
 
 
+def test_subclass_with_its_own_signature_overrides_new() -> None:
+    """topic and partition are fixed in __new__ (they are the hash key),
+    so, as with int or tuple, a different signature goes in __new__."""
+
+    class Numbered(TopicPartition):
+        def __new__(cls, name: str, n: int) -> Numbered:
+            return super().__new__(cls, f"{name}-{n}", n, offset=0)
+
+    tp = Numbered("events", 3)
+    assert (tp.topic, tp.partition, tp.offset) == ("events-3", 3, 0)
+    assert tp == TopicPartition("events-3", 3)
+
+
 def test_subclass_instance_in_a_cycle_is_collected() -> None:
     class MyTP(TopicPartition):
         pass
