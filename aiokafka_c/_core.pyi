@@ -12,7 +12,9 @@ from collections.abc import (
     Sequence,
 )
 from types import TracebackType
-from typing import Any, ClassVar, Final, Literal, TypeAlias, final
+from typing import Any, ClassVar, Final, Generic, Literal, TypeAlias, TypeVar, final
+
+_T = TypeVar("_T")
 
 from _typeshed import structseq
 from typing_extensions import Self, disjoint_base
@@ -392,3 +394,95 @@ _ErrorCallback: TypeAlias = Callable[[KafkaError], Awaitable[None] | None]
 _StatsCallback: TypeAlias = Callable[[str], Awaitable[None] | None]
 _ThrottleCallback: TypeAlias = Callable[[ThrottleEvent], Awaitable[None] | None]
 _LoggerLike: TypeAlias = logging.Logger
+
+_Partitions = Iterable[TopicPartition]
+_RebalanceCallback = Callable[
+    ["AIOConsumer", list[TopicPartition]], Awaitable[None] | None
+]
+_CommitCallback = Callable[
+    [KafkaError | None, list[TopicPartition]], Awaitable[None] | None
+]
+
+@final
+class _Ready(Generic[_T]):
+    def __await__(self) -> Generator[Any, None, _T]: ...
+    def __iter__(self) -> Generator[Any, None, _T]: ...
+    def __next__(self) -> Any: ...
+
+@disjoint_base
+class AIOConsumer:
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None: ...
+    def subscribe(
+        self,
+        topics: Sequence[str],
+        *,
+        on_assign: _RebalanceCallback | None = None,
+        on_revoke: _RebalanceCallback | None = None,
+        on_lost: _RebalanceCallback | None = None,
+    ) -> asyncio.Future[None]: ...
+    def unsubscribe(self) -> asyncio.Future[None]: ...
+    def assign(self, partitions: _Partitions, /) -> asyncio.Future[None]: ...
+    def unassign(self) -> asyncio.Future[None]: ...
+    def incremental_assign(
+        self, partitions: _Partitions, /
+    ) -> asyncio.Future[None]: ...
+    def incremental_unassign(
+        self, partitions: _Partitions, /
+    ) -> asyncio.Future[None]: ...
+    def assignment(self) -> list[TopicPartition]: ...
+    def subscription(self) -> list[str]: ...
+    def memberid(self) -> str | None: ...
+    def poll(
+        self, timeout: float | None = None
+    ) -> Awaitable[Message | None]: ...
+    def consume(
+        self, num_messages: int = 1, timeout: float | None = None
+    ) -> Awaitable[list[Message]]: ...
+    def commit(
+        self,
+        message: Message | None = None,
+        offsets: _Partitions | None = None,
+    ) -> asyncio.Future[list[TopicPartition]]: ...
+    def store_offsets(
+        self,
+        message: Message | None = None,
+        offsets: _Partitions | None = None,
+    ) -> None: ...
+    def committed(
+        self, partitions: _Partitions, timeout: float | None = None
+    ) -> asyncio.Future[list[TopicPartition]]: ...
+    def position(self, partitions: _Partitions, /) -> list[TopicPartition]: ...
+    def seek(self, partition: TopicPartition, /) -> asyncio.Future[None]: ...
+    def pause(self, partitions: _Partitions, /) -> asyncio.Future[None]: ...
+    def resume(self, partitions: _Partitions, /) -> asyncio.Future[None]: ...
+    def paused(self) -> list[TopicPartition]: ...
+    def get_watermark_offsets(
+        self,
+        partition: TopicPartition,
+        timeout: float | None = None,
+        cached: bool = False,
+    ) -> asyncio.Future[tuple[int, int]]: ...
+    def offsets_for_times(
+        self, partitions: _Partitions, timeout: float | None = None
+    ) -> asyncio.Future[list[TopicPartition]]: ...
+    def list_topics(
+        self, topic: str | None = None, timeout: float | None = None
+    ) -> asyncio.Future[ClusterMetadata]: ...
+    def consumer_group_metadata(
+        self,
+    ) -> asyncio.Future[ConsumerGroupMetadata]: ...
+    def close(self, timeout: float | None = None) -> Awaitable[None]: ...
+    def __aiter__(self) -> AIOConsumer: ...
+    def __anext__(self) -> Awaitable[Message]: ...
+    def __aenter__(self) -> asyncio.Future[Self]: ...
+    def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> Awaitable[None]: ...

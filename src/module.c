@@ -267,7 +267,8 @@ module_setup_types(PyObject *module, akc_state *st)
         akc_selftest_setup(module, st) < 0 ||
         akc_dispatcher_setup_types(module, st) < 0 ||
         akc_lifecycle_setup_types(module, st) < 0 ||
-        akc_producer_setup_types(module, st) < 0) {
+        akc_producer_setup_types(module, st) < 0 ||
+        akc_consumer_setup_types(module, st) < 0) {
         return -1;
     }
     return PyModule_AddStringConstant(module, "LIBRDKAFKA_MIN_VERSION",
@@ -335,6 +336,10 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->ProducerType);
     Py_VISIT(st->CloseWaiterType);
     Py_VISIT(st->ThrottleEventType);
+    Py_VISIT(st->ConsumerType);
+    Py_VISIT(st->ReadyType);
+    Py_VISIT(st->RebalanceType);
+    Py_VISIT(st->in_consumer_callback);
     Py_VISIT(st->TopicPartitionType);
     Py_VISIT(st->ClusterMetadataType);
     Py_VISIT(st->BrokerMetadataType);
@@ -358,6 +363,10 @@ module_clear(PyObject *module)
     Py_CLEAR(st->ProducerType);
     Py_CLEAR(st->CloseWaiterType);
     Py_CLEAR(st->ThrottleEventType);
+    Py_CLEAR(st->ConsumerType);
+    Py_CLEAR(st->ReadyType);
+    Py_CLEAR(st->RebalanceType);
+    Py_CLEAR(st->in_consumer_callback);
     Py_CLEAR(st->TopicPartitionType);
     Py_CLEAR(st->ClusterMetadataType);
     Py_CLEAR(st->BrokerMetadataType);

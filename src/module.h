@@ -35,6 +35,10 @@ typedef struct {
     PyTypeObject *TopicMetadataType;
     PyTypeObject *PartitionMetadataType;
     PyTypeObject *ConsumerGroupMetadataType;
+    PyTypeObject *ConsumerType;
+    PyTypeObject *ReadyType;      /* consumer: an awaitable already done */
+    PyTypeObject *RebalanceType;  /* consumer: a rebalance for the loop */
+    PyObject *in_consumer_callback; /* ContextVar: inside on_assign & co */
 
     /* asyncio / logging helpers, imported once. */
     PyObject *get_running_loop; /* asyncio.events._get_running_loop */
@@ -116,5 +120,6 @@ int akc_metadata_setup_types(PyObject *module, akc_state *st);
 int akc_groupmeta_setup_types(PyObject *module, akc_state *st);
 /* Private functions for tests (src/selftest.c). */
 int akc_selftest_setup(PyObject *module, akc_state *st);
+int akc_consumer_setup_types(PyObject *module, akc_state *st);
 
 #endif
