@@ -386,7 +386,18 @@ take(ConsumerObject *self, int kind, Py_ssize_t max, int arm, int *got)
         if (n == 0 && arm && *got == 0) {
             f->want_wake = 1;
         }
+        /* Room again below half: the poll thread reads its fetch queue
+         * again. */
+        int resume = f->gated && !f->ungate_sent &&
+                     f->ring.len <= f->max_msgs / 2 &&
+                     f->ring_bytes <= f->max_bytes / 2;
+        if (resume) {
+            f->ungate_sent = 1;
+        }
         pthread_mutex_unlock(&f->lock);
+        if (resume && self->core.poller != NULL) {
+            akc_poller_wake(self->core.poller);
+        }
         if (n == 0) {
             break;
         }

@@ -358,6 +358,12 @@ consumer_rebalance_event(ConsumerObject *self, rd_kafka_event_t *ev)
     }
     c->assign = assign;
     c->cooperative = coop;
+    if (assign == 1) {
+        pthread_mutex_lock(&self->fetch->lock);
+        self->fetch->seen_assign = 1;
+        self->fetch->sticky_hazard = 0;
+        pthread_mutex_unlock(&self->fetch->lock);
+    }
     if (assign != 1) {
         consumer_store_released(self);
         /* Nothing of a revoked partition is handed out from now on. */
@@ -700,7 +706,13 @@ consumer_teardown(akc_poller *p)
     rd_kafka_queue_destroy(q);
 }
 
-static void
+/* librdkafka 2.0.2 aborts the process (librdkafka#4381, fixed in 2.3.0)
+ * when it frees a cooperative-sticky consumer that joined a group but
+ * never got its first assignment: the final free asserts on assignor
+ * state that only the first assignment makes.  Such a handle has left
+ * its group by now (or never finished joining); it is left behind
+ * instead of freed. */
+static int
 consumer_before_destroy(akc_poller *p)
 {
     akc_fetch *f = p->ctx;
@@ -708,6 +720,10 @@ consumer_before_destroy(akc_poller *p)
         akc_worker_stop(f->worker);
     }
     akc_fetch_close(f);
+    pthread_mutex_lock(&f->lock);
+    int hazard = f->sticky_hazard;
+    pthread_mutex_unlock(&f->lock);
+    return hazard && rd_kafka_version() < 0x020300ff;
 }
 
 static int
@@ -914,6 +930,11 @@ consumer_subscribe(ConsumerObject *self, PyObject *const *args,
     if (fut == NULL) {
         Py_DECREF(topics);
         return NULL;
+    }
+    if (self->sticky) {
+        pthread_mutex_lock(&self->fetch->lock);
+        self->fetch->sticky_hazard = !self->fetch->seen_assign;
+        pthread_mutex_unlock(&self->fetch->lock);
     }
     Py_XSETREF(self->subscription, topics);
     Py_XSETREF(self->on_assign, Py_XNewRef(a[1]));
@@ -1783,6 +1804,10 @@ consumer_prepare(ConsumerObject *self, PyObject *config, PyObject *loop,
     }
     rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr,
                       sizeof(errstr));
+    sz = sizeof(errstr);
+    self->sticky = rd_kafka_conf_get(conf, "partition.assignment.strategy",
+                                     errstr, &sz) == RD_KAFKA_CONF_OK &&
+                   strstr(errstr, "cooperative-sticky") != NULL;
     self->on_commit = on_commit;
     *throttle = cbs.throttle_cb != NULL;
     core->logger = Py_NewRef(cbs.logger);
@@ -1800,6 +1825,15 @@ consumer_prepare(ConsumerObject *self, PyObject *config, PyObject *loop,
         return NULL;
     }
     return conf;
+}
+
+/* librdkafka's thread put a message in the empty fetch queue: wake the
+ * poll thread, which waits on the consumer queue. */
+static void
+fetchq_ready(rd_kafka_t *rk, void *opaque)
+{
+    (void)rk;
+    akc_poller_wake(opaque);
 }
 
 static int
@@ -1837,6 +1871,8 @@ consumer_start(ConsumerObject *self, rd_kafka_conf_t *conf, size_t max_msgs,
     rd_kafka_queue_t *queue = rd_kafka_queue_get_consumer(rk);
     self->cq = rd_kafka_queue_get_consumer(rk);
     f->rk = rk;
+    f->fetchq = rd_kafka_queue_new(rk);
+    rd_kafka_queue_cb_event_enable(f->fetchq, fetchq_ready, p);
     p->ctx = akc_fetch_ref(f);
     self->fetch = f;
     if (queue == NULL || self->cq == NULL ||
@@ -1847,6 +1883,7 @@ consumer_start(ConsumerObject *self, rd_kafka_conf_t *conf, size_t max_msgs,
                       "not a group consumer: no consumer queue");
         }
         akc_poller_free_unstarted(p); /* drops its share of f */
+        akc_fetch_close(f);           /* its queue goes before the handle */
         Py_BEGIN_ALLOW_THREADS
         if (queue != NULL) {
             rd_kafka_queue_destroy(queue);

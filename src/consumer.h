@@ -22,6 +22,7 @@ typedef struct {
     int auto_store;            /* the user's enable.auto.offset.store */
     int rebalance_assigned;    /* the callback called assign itself */
     int close_started;
+    int sticky;                /* cooperative-sticky assignor */
     int streak;                /* anext calls served without a yield */
 } ConsumerObject;
 

@@ -277,6 +277,11 @@ akc_fetch_close(akc_fetch *f)
 {
     pthread_mutex_lock(&f->lock);
     f->closed = 1;
+    if (f->fetchq != NULL) {
+        rd_kafka_queue_cb_event_enable(f->fetchq, NULL, NULL);
+        rd_kafka_queue_destroy(f->fetchq);
+        f->fetchq = NULL;
+    }
     /* An entry the loop is turning into a Message still points into the
      * handle: wait until it is done with it. */
     while (f->lent > 0) {
@@ -333,10 +338,6 @@ akc_fetch_pop(akc_fetch *f, akc_entry *out)
             }
             akc_entry_destroy(out); /* out of memory: refetched after resume */
             continue;
-        }
-        if (f->bp_active && f->ring.len <= f->max_msgs / 2 &&
-            f->ring_bytes <= f->max_bytes / 2) {
-            f->want_resume = 1;
         }
         f->lent++;
         return 1;
@@ -468,7 +469,7 @@ sync_pause(akc_fetch *f, rd_kafka_t *rk, akc_tp **tps, size_t n)
     rd_kafka_topic_partition_list_t *pause = NULL, *resume = NULL;
     for (size_t i = 0; i < n; i++) {
         akc_tp *tp = tps[i];
-        int want = tp->user_paused || tp->bp_paused;
+        int want = tp->user_paused;
         if (want == tp->rk_paused || !tp->assigned) {
             continue;
         }
@@ -509,8 +510,14 @@ refresh_assignment(akc_fetch *f, rd_kafka_t *rk,
             continue;
         }
         tp->assigned = 1;
-        if (f->bp_active && !tp->bp_paused) {
-            tp->bp_paused = 1;
+        if (!tp->forwarded && f->fetchq != NULL) {
+            rd_kafka_queue_t *pq = rd_kafka_queue_get_partition(
+                rk, tp->topic, tp->partition);
+            if (pq != NULL) {
+                rd_kafka_queue_forward(pq, f->fetchq);
+                rd_kafka_queue_destroy(pq);
+                tp->forwarded = 1;
+            }
         }
     }
     for (size_t i = 0; i < f->ntps; i++) {
@@ -519,7 +526,7 @@ refresh_assignment(akc_fetch *f, rd_kafka_t *rk,
             /* Gone: its state starts afresh if it comes back. */
             akc_fetch_purge(f, tp);
             tp->handed = tp->released = tp->stored = -1;
-            tp->user_paused = tp->bp_paused = tp->rk_paused = 0;
+            tp->user_paused = tp->rk_paused = tp->forwarded = 0;
         }
     }
     sync_pause(f, rk, f->tps, f->ntps);
@@ -678,29 +685,29 @@ run_cmds(akc_fetch *f, rd_kafka_t *rk)
     return 1;
 }
 
-/* Lock held: pause every assigned partition above high water, resume at
- * low water (half).  Fetching restarts where our ring ends, so nothing is
- * lost or fetched twice; the prefetch librdkafka drops is fetched again. */
-static void
-backpressure(akc_fetch *f, rd_kafka_t *rk)
+/* Lock held: reads the fetch queue while the ring has room (the demand
+ * gate, see fetch.h).  Returns 1 if anything came in. */
+static int
+pull(akc_fetch *f)
 {
-    int over = f->ring.len >= f->max_msgs || f->ring_bytes >= f->max_bytes;
-    if (over && !f->bp_active) {
-        f->bp_active = 1;
-        f->want_resume = 0;
-        for (size_t i = 0; i < f->ntps; i++) {
-            f->tps[i]->bp_paused = f->tps[i]->assigned;
+    int any = 0;
+    while (!f->closed && f->fetchq != NULL) {
+        if (f->ring.len >= f->max_msgs || f->ring_bytes >= f->max_bytes) {
+            f->gated = 1;
+            f->ungate_sent = 0;
+            break;
         }
-        sync_pause(f, rk, f->tps, f->ntps);
-    }
-    else if (f->bp_active && f->want_resume) {
-        f->bp_active = 0;
-        f->want_resume = 0;
-        for (size_t i = 0; i < f->ntps; i++) {
-            f->tps[i]->bp_paused = 0;
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(f->fetchq, 0);
+        if (ev == NULL) {
+            f->gated = 0;
+            break;
         }
-        sync_pause(f, rk, f->tps, f->ntps);
+        any = 1;
+        if (!take_event(f, ev)) {
+            rd_kafka_event_destroy(ev); /* nothing else goes there */
+        }
     }
+    return any;
 }
 
 int
@@ -718,9 +725,7 @@ akc_fetch_nogil_pass(akc_fetch *f, rd_kafka_event_t **evs, size_t *n)
     pthread_mutex_unlock(&f->lock);
     int need = run_cmds(f, f->rk);
     pthread_mutex_lock(&f->lock);
-    if (!f->closed) {
-        backpressure(f, f->rk);
-    }
+    pull(f);
     if (f->want_wake && f->ring.len > 0) {
         f->want_wake = 0;
         need = 1;

@@ -37,8 +37,8 @@ typedef struct akc_tp {
     int64_t released; /* offset after the last message known done, or -1 */
     int64_t stored;   /* last offset given to rd_kafka_offsets_store */
     int user_paused;
-    int bp_paused;    /* paused by us for backpressure */
-    int rk_paused;    /* paused in librdkafka (user or backpressure) */
+    int rk_paused;    /* paused in librdkafka (by the user) */
+    int forwarded;    /* its fetch queue goes to our fetch queue */
     int assigned;
     int dirty;        /* handed out since the last release */
     PyObject *pytopic; /* the topic as str, made once; GIL only */
@@ -86,9 +86,15 @@ typedef struct akc_fetch {
     akc_deque ring;  /* deliverable entries, arrival order */
     akc_deque held;  /* entries of user-paused partitions, arrival order */
     size_t ring_bytes;
-    size_t max_msgs, max_bytes;   /* backpressure high water */
-    int bp_active;                /* partitions are paused for room */
-    int want_resume;              /* the loop made room: resume them */
+    size_t max_msgs, max_bytes;   /* the ring's bound */
+    /* The demand gate: every assigned partition's fetched messages go to
+     * fetchq (not to the consumer queue), which the poll thread reads
+     * only while the ring has room; when it has none, librdkafka's own
+     * prefetch limits (queued.max.messages.kbytes) stop fetching, and
+     * rebalances and commit results still flow on the consumer queue. */
+    rd_kafka_queue_t *fetchq;
+    int gated;                    /* no room: fetchq is not read */
+    int ungate_sent;              /* the loop woke the thread for room */
     int want_wake;                /* a consume call waits for entries */
     int want_store;               /* released positions to store */
     int closed;                   /* no more entries (handle going) */
@@ -103,6 +109,8 @@ typedef struct akc_fetch {
     rd_kafka_t *rk;
     struct akc_worker *worker;    /* the client's blocking calls */
     int graceful;                 /* close() asked to leave the group */
+    int seen_assign;              /* a rebalance assigned (even nothing) */
+    int sticky_hazard;            /* see consumer_before_destroy() */
     int64_t close_deadline;       /* monotonic ms, for the teardown */
     size_t lent;                  /* entries popped, not yet destroyed */
     pthread_cond_t lent_cond;
@@ -132,7 +140,7 @@ akc_tp *akc_fetch_find(akc_fetch *f, const char *topic, int32_t partition);
 
 /* Poll thread, no GIL (the nogil_pass hook): moves fetched messages and
  * partition errors into the ring, keeps the rest in evs, runs queued
- * commands, applies backpressure.  Returns 1 if the GIL pass is needed
+ * commands, reads the fetch queue while the ring has room.  Returns 1 if the GIL pass is needed
  * (a waiter to wake, commands to answer). */
 int akc_fetch_nogil_pass(akc_fetch *f, rd_kafka_event_t **evs, size_t *n);
 

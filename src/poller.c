@@ -384,8 +384,9 @@ poller_unlink(akc_poller *p)
 static void
 poller_destroy_handle(akc_poller *p)
 {
+    int leave = 0;
     if (p->ops != NULL && p->ops->before_destroy != NULL && p->rk != NULL) {
-        p->ops->before_destroy(p);
+        leave = p->ops->before_destroy(p);
     }
     pthread_mutex_lock(&p->qlock);
     if (p->queue != NULL) {
@@ -399,7 +400,11 @@ poller_destroy_handle(akc_poller *p)
                                       RD_KAFKA_PURGE_F_INFLIGHT |
                                       RD_KAFKA_PURGE_F_NON_BLOCKING);
         }
-        if (rd_kafka_type(p->rk) == RD_KAFKA_CONSUMER) {
+        if (leave) {
+            /* Deliberately leaked: its threads idle until the process
+             * exits. */
+        }
+        else if (rd_kafka_type(p->rk) == RD_KAFKA_CONSUMER) {
             /* A graceful close left the group in the client's teardown
              * hook; every other path must not block on a broker here. */
             rd_kafka_destroy_flags(p->rk,

@@ -68,8 +68,9 @@ typedef struct {
     int (*nogil_pass)(akc_poller *p, rd_kafka_event_t **evs, size_t *n);
     /* GIL NOT held, just before the queue and handle are destroyed on any
      * path (graceful, orphaned, atexit): release what points into the
-     * handle. */
-    void (*before_destroy)(akc_poller *p);
+     * handle.  Returns 1 if the handle must be left behind, not destroyed
+     * (a librdkafka bug would abort the process). */
+    int (*before_destroy)(akc_poller *p);
     /* GIL held, when the poller is freed: drop the poller's share of
      * ctx (forked: the threads that used it are gone; touch no lock). */
     void (*ctx_free)(void *ctx, int forked);
