@@ -691,10 +691,10 @@ static int
 pull(akc_fetch *f)
 {
     int any = 0;
+    f->ungate_sent = 0;
     while (!f->closed && f->fetchq != NULL) {
         if (f->ring.len >= f->max_msgs || f->ring_bytes >= f->max_bytes) {
             f->gated = 1;
-            f->ungate_sent = 0;
             break;
         }
         rd_kafka_event_t *ev = rd_kafka_queue_poll(f->fetchq, 0);
