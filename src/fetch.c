@@ -510,7 +510,9 @@ refresh_assignment(akc_fetch *f, rd_kafka_t *rk,
             continue;
         }
         tp->assigned = 1;
-        if (!tp->forwarded && f->fetchq != NULL) {
+        /* Every time: librdkafka's assign stops and restarts a partition
+         * kept across it, and the stop drops our forwarding. */
+        if (f->fetchq != NULL) {
             rd_kafka_queue_t *pq = rd_kafka_queue_get_partition(
                 rk, tp->topic, tp->partition);
             if (pq != NULL) {
