@@ -548,6 +548,14 @@ def run_consumers(plan: _plan.Plan, bootstrap: str, topics: Topics,
             "client, bounds its default rows. The `fetch.queue.backoff.ms"
             "=10` rows show it without that pause. The system librdkafka "
             "2.0.2 (aiokafka_c, the C ceiling) predates the setting.",
+            "C `rd_kafka_consumer_poll()` on librdkafka 2.0.2 with its "
+            "defaults: once a partition's prefetch queue holds "
+            "queued.min.messages (100000) the fetcher idles for a while "
+            "(the process is mostly idle, not CPU-bound) and this "
+            "backlog is read at a fraction of the batch API's rate; "
+            "`rd_kafka_consume_batch_queue()` drains the same queues "
+            "without that pause. The C ceiling column divides by the "
+            "batch row.",
             "aiokafka's getmany() runs with its default max_records "
             "(everything fetched so far), so its batches can be larger than "
             "the other clients'.",

@@ -477,7 +477,7 @@ def consumer_markdown(result: dict[str, Any]) -> list[str]:
     rows = []
     for c, v in consumer_rows(result):
         rate = _cmed(result, c, v, "rate")
-        ceil = _cmed(result, "native", consumer_shape(v), "rate")
+        ceil = _cmed(result, "native", "batch", "rate")
         rows.append([
             CONSUMER_LABELS[(c, v)],
             _fmt(rate, "rate"),
@@ -489,7 +489,7 @@ def consumer_markdown(result: dict[str, Any]) -> list[str]:
             _fmt(_cmed(result, c, v, "msgs"), "int"),
         ])
     out += [_table(["consumer (median of repeats)", "msg/s",
-                    "÷ C ceiling, same shape", "CPU µs/msg, process",
+                    "÷ C ceiling (C batch)", "CPU µs/msg, process",
                     "CPU µs/msg, loop thread", "loop lag p99, ms",
                     "loop lag max, ms", "messages timed"], rows), ""]
     have = set(consumer_rows(result))

@@ -30,6 +30,8 @@ static struct {
     const char *bootstrap, *topic, *group, *variant;
     long count, batch;
     double seconds, join_timeout;
+    const char *conf[32]; /* extra "name=value" properties, --conf */
+    int n_conf;
 } opt = {
     .bootstrap = "127.0.0.1:9092",
     .topic = "bench",
@@ -79,7 +81,7 @@ static int check(const rd_kafka_message_t *m) {
 static void usage(void) {
     fputs("usage: bench_native_consumer --bootstrap H:P --topic T --group G\n"
           "  [--variant iter|batch] [--count N] [--batch N] [--seconds S]\n"
-          "  [--join-timeout S]\n",
+          "  [--join-timeout S] [--conf name=value ...]\n",
           stderr);
     exit(64);
 }
@@ -98,6 +100,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--batch")) opt.batch = atol(v);
         else if (!strcmp(a, "--seconds")) opt.seconds = atof(v);
         else if (!strcmp(a, "--join-timeout")) opt.join_timeout = atof(v);
+        else if (!strcmp(a, "--conf") && opt.n_conf < 32)
+            opt.conf[opt.n_conf++] = v;
         else usage();
     }
     int batch = !strcmp(opt.variant, "batch");
@@ -116,6 +120,16 @@ int main(int argc, char **argv) {
         rd_kafka_conf_set(conf, "client.id", "bench-native-consumer", err,
                           sizeof err))
         fail("config", err);
+    for (int i = 0; i < opt.n_conf; i++) {
+        char name[256];
+        const char *eq = strchr(opt.conf[i], '=');
+        if (!eq || eq - opt.conf[i] >= (long)sizeof name)
+            fail("config", "--conf wants name=value");
+        memcpy(name, opt.conf[i], (size_t)(eq - opt.conf[i]));
+        name[eq - opt.conf[i]] = 0;
+        if (rd_kafka_conf_set(conf, name, eq + 1, err, sizeof err))
+            fail("config", err);
+    }
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
     if (!rk)
         fail("rd_kafka_new", err);
