@@ -686,8 +686,14 @@ consumer_teardown(akc_poller *p)
     int graceful = f->graceful;
     int64_t deadline = f->close_deadline;
     pthread_mutex_unlock(&f->lock);
-    if (f->worker != NULL) {
-        akc_worker_stop(f->worker);
+    /* A blocking call still running (a metadata request to a broker that
+     * is gone, say) may not hold the close past its deadline. */
+    if (f->worker != NULL &&
+        akc_worker_stop_by(f->worker, graceful ? deadline
+                                               : akc_now_ms() + 1000)) {
+        pthread_mutex_lock(&f->lock);
+        f->worker_busy = 1;
+        pthread_mutex_unlock(&f->lock);
     }
     /* Fetched messages hold references into the group's partitions. */
     akc_fetch_close(f);
@@ -725,14 +731,15 @@ static int
 consumer_before_destroy(akc_poller *p)
 {
     akc_fetch *f = p->ctx;
-    if (f->worker != NULL) {
-        akc_worker_stop(f->worker);
-    }
+    int busy = f->worker != NULL &&
+               akc_worker_stop_by(f->worker, akc_now_ms() + 1000);
     akc_fetch_close(f);
     pthread_mutex_lock(&f->lock);
     int hazard = f->sticky_hazard;
+    busy |= f->worker_busy;
     pthread_mutex_unlock(&f->lock);
-    return hazard && rd_kafka_version() < 0x020300ff;
+    /* A worker still inside a call uses the handle: it stays too. */
+    return busy || (hazard && rd_kafka_version() < 0x020300ff);
 }
 
 static int

@@ -249,7 +249,7 @@ akc_fetch_unref(akc_fetch *f, int forked)
     akc_fetch_close(f);
     if (f->worker != NULL) {
         Py_BEGIN_ALLOW_THREADS
-        akc_worker_stop(f->worker);
+        akc_worker_stop_by(f->worker, 0); /* idle by now, or abandoned */
         Py_END_ALLOW_THREADS
         akc_worker_free(f->worker, 0);
     }

@@ -111,6 +111,7 @@ typedef struct akc_fetch {
     int graceful;                 /* close() asked to leave the group */
     int seen_assign;              /* a rebalance assigned (even nothing) */
     int sticky_hazard;            /* see consumer_before_destroy() */
+    int worker_busy;              /* the worker was abandoned in a call */
     int64_t close_deadline;       /* monotonic ms, for the teardown */
     size_t lent;                  /* entries popped, not yet destroyed */
     pthread_cond_t lent_cond;

@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct akc_worker {
     akc_state *st;
@@ -14,7 +15,7 @@ struct akc_worker {
     pthread_cond_t cond;
     akc_job *jobs, **tail;
     pthread_t thread;
-    int started, stopping, joined;
+    int started, stopping, joined, abandoned;
 };
 
 akc_worker *
@@ -160,7 +161,7 @@ akc_worker_stop(akc_worker *w)
 {
     pthread_mutex_lock(&w->lock);
     w->stopping = 1;
-    int join = w->started && !w->joined;
+    int join = w->started && !w->joined && !w->abandoned;
     w->joined = 1;
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
@@ -169,13 +170,50 @@ akc_worker_stop(akc_worker *w)
     }
 }
 
+int
+akc_worker_stop_by(akc_worker *w, int64_t deadline_ms)
+{
+    pthread_mutex_lock(&w->lock);
+    w->stopping = 1;
+    int join = w->started && !w->joined && !w->abandoned;
+    int abandoned = w->abandoned;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    if (!join) {
+        return abandoned;
+    }
+    int64_t left = deadline_ms - akc_now_ms();
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (left < 0) {
+        left = 0;
+    }
+    ts.tv_sec += left / 1000;
+    ts.tv_nsec += (left % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    int rc = pthread_timedjoin_np(w->thread, NULL, &ts);
+    pthread_mutex_lock(&w->lock);
+    if (rc == 0) {
+        w->joined = 1;
+    }
+    else {
+        w->abandoned = 1;
+        pthread_detach(w->thread);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return rc != 0;
+}
+
 void
 akc_worker_free(akc_worker *w, int forked)
 {
     if (w == NULL) {
         return;
     }
-    if (forked) {
+    if (forked || w->abandoned) {
         /* The thread is gone and may have held the lock: leak it all. */
         return;
     }

@@ -49,6 +49,12 @@ int akc_worker_submit(akc_worker *w, rd_kafka_t *rk, akc_job *job);
 /* No GIL: stops taking jobs, fails the queued ones, joins the thread. */
 void akc_worker_stop(akc_worker *w);
 
+/* Same, but waits for the running job only until deadline_ms (monotonic
+ * ms).  Returns 1 if the thread is still inside a blocking call: it is
+ * then abandoned (it finishes on its own, answers its future and leaves;
+ * the worker is never freed) and the handle must be left behind too. */
+int akc_worker_stop_by(akc_worker *w, int64_t deadline_ms);
+
 /* GIL held, after akc_worker_stop() (or in a forked child, where the
  * thread is gone: leaks what it cannot free safely). */
 void akc_worker_free(akc_worker *w, int forked);
