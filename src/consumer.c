@@ -1759,6 +1759,18 @@ split_config(PyObject *config, PyObject **on_commit, long long *max_msgs,
         }
     }
     Py_CLEAR(items);
+    /* librdkafka 2.0.2 backs off fetching a partition whose queue holds
+     * queued.min.messages (100000): on a backlog that, not the client,
+     * bounds the rate.  Memory stays bounded by queued.max.messages.kbytes
+     * and our ring either way. */
+    if (PyDict_GetItemString(d, "queued.min.messages") == NULL) {
+        PyObject *v = PyLong_FromLong(1000000);
+        if (v == NULL || PyDict_SetItemString(d, "queued.min.messages", v) < 0) {
+            Py_XDECREF(v);
+            goto fail;
+        }
+        Py_DECREF(v);
+    }
     for (int k = 0; own_keys[k] != NULL; k++) {
         PyObject *v = PyDict_GetItemString(d, own_keys[k]);
         if (v == NULL) {
