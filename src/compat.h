@@ -110,4 +110,15 @@ akc_weakref_get(PyObject *ref, PyObject **out)
 #endif
 }
 
+/* PyMemberDef's type codes and flags (Py_T_INT, Py_READONLY, ...) are in
+ * Python.h since 3.12; before, structmember.h spelled them T_INT,
+ * READONLY, ... */
+#if PY_VERSION_HEX < 0x030C0000
+#include <structmember.h>
+#define Py_T_INT T_INT
+#define Py_T_LONGLONG T_LONGLONG
+#define Py_T_OBJECT_EX T_OBJECT_EX
+#define Py_READONLY READONLY
+#endif
+
 #endif

@@ -434,6 +434,7 @@ static const char *const callback_names[] = {
     [AKC_ITEM_ERROR] = "error_cb",
     [AKC_ITEM_STATS] = "stats_cb",
     [AKC_ITEM_THROTTLE] = "throttle_cb",
+    [AKC_ITEM_CALL] = "on_commit",
 };
 
 static void
@@ -452,6 +453,11 @@ dispatcher_handle_item(DispatcherObject *d, PyObject *item)
     case AKC_ITEM_STATS:
     case AKC_ITEM_THROTTLE:
         akc_dispatcher_call_user(d, a, &b, 1, NULL, callback_names[kind], 1);
+        break;
+    case AKC_ITEM_CALL:
+        akc_dispatcher_call_user(d, a, &PyTuple_GET_ITEM(b, 0),
+                                 (size_t)PyTuple_GET_SIZE(b), NULL,
+                                 callback_names[kind], 1);
         break;
     case AKC_ITEM_LOG:
         akc_dispatcher_log(d, (int)PyLong_AsLong(a), b, NULL);

@@ -63,6 +63,7 @@ enum {
     AKC_ITEM_LOG = 4,      /* (kind, level, str) */
     AKC_ITEM_RESULT = 5,   /* (kind, future, result or exception) */
     AKC_ITEM_RAISE = 6,    /* (kind, exception): raise it on the loop */
+    AKC_ITEM_CALL = 7,     /* (kind, on_commit, args tuple) */
 };
 
 /* Returns a new dispatcher routing client items to client_item, logging

@@ -261,9 +261,14 @@ module_setup_types(PyObject *module, akc_state *st)
     }
     if (akc_errors_setup_types(module, st) < 0 ||
         akc_message_setup_types(module, st) < 0 ||
+        akc_topic_partition_setup_types(module, st) < 0 ||
+        akc_metadata_setup_types(module, st) < 0 ||
+        akc_groupmeta_setup_types(module, st) < 0 ||
+        akc_selftest_setup(module, st) < 0 ||
         akc_dispatcher_setup_types(module, st) < 0 ||
         akc_lifecycle_setup_types(module, st) < 0 ||
-        akc_producer_setup_types(module, st) < 0) {
+        akc_producer_setup_types(module, st) < 0 ||
+        akc_consumer_setup_types(module, st) < 0) {
         return -1;
     }
     return PyModule_AddStringConstant(module, "LIBRDKAFKA_MIN_VERSION",
@@ -331,6 +336,16 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->ProducerType);
     Py_VISIT(st->CloseWaiterType);
     Py_VISIT(st->ThrottleEventType);
+    Py_VISIT(st->ConsumerType);
+    Py_VISIT(st->ReadyType);
+    Py_VISIT(st->RebalanceType);
+    Py_VISIT(st->in_consumer_callback);
+    Py_VISIT(st->TopicPartitionType);
+    Py_VISIT(st->ClusterMetadataType);
+    Py_VISIT(st->BrokerMetadataType);
+    Py_VISIT(st->TopicMetadataType);
+    Py_VISIT(st->PartitionMetadataType);
+    Py_VISIT(st->ConsumerGroupMetadataType);
     Py_VISIT(st->get_running_loop);
     Py_VISIT(st->iscoroutine);
     Py_VISIT(st->default_logger);
@@ -348,6 +363,16 @@ module_clear(PyObject *module)
     Py_CLEAR(st->ProducerType);
     Py_CLEAR(st->CloseWaiterType);
     Py_CLEAR(st->ThrottleEventType);
+    Py_CLEAR(st->ConsumerType);
+    Py_CLEAR(st->ReadyType);
+    Py_CLEAR(st->RebalanceType);
+    Py_CLEAR(st->in_consumer_callback);
+    Py_CLEAR(st->TopicPartitionType);
+    Py_CLEAR(st->ClusterMetadataType);
+    Py_CLEAR(st->BrokerMetadataType);
+    Py_CLEAR(st->TopicMetadataType);
+    Py_CLEAR(st->PartitionMetadataType);
+    Py_CLEAR(st->ConsumerGroupMetadataType);
     Py_CLEAR(st->get_running_loop);
     Py_CLEAR(st->iscoroutine);
     Py_CLEAR(st->default_logger);

@@ -29,6 +29,16 @@ typedef struct {
     PyTypeObject *ProducerType;
     PyTypeObject *CloseWaiterType;
     PyTypeObject *ThrottleEventType;
+    PyTypeObject *TopicPartitionType;
+    PyTypeObject *ClusterMetadataType;
+    PyTypeObject *BrokerMetadataType;
+    PyTypeObject *TopicMetadataType;
+    PyTypeObject *PartitionMetadataType;
+    PyTypeObject *ConsumerGroupMetadataType;
+    PyTypeObject *ConsumerType;
+    PyTypeObject *ReadyType;      /* consumer: an awaitable already done */
+    PyTypeObject *RebalanceType;  /* consumer: a rebalance for the loop */
+    PyObject *in_consumer_callback; /* ContextVar: inside on_assign & co */
 
     /* asyncio / logging helpers, imported once. */
     PyObject *get_running_loop; /* asyncio.events._get_running_loop */
@@ -105,5 +115,11 @@ int akc_message_setup_types(PyObject *module, akc_state *st);
 int akc_dispatcher_setup_types(PyObject *module, akc_state *st);
 int akc_producer_setup_types(PyObject *module, akc_state *st);
 int akc_lifecycle_setup_types(PyObject *module, akc_state *st);
+int akc_topic_partition_setup_types(PyObject *module, akc_state *st);
+int akc_metadata_setup_types(PyObject *module, akc_state *st);
+int akc_groupmeta_setup_types(PyObject *module, akc_state *st);
+/* Private functions for tests (src/selftest.c). */
+int akc_selftest_setup(PyObject *module, akc_state *st);
+int akc_consumer_setup_types(PyObject *module, akc_state *st);
 
 #endif

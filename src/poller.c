@@ -307,7 +307,17 @@ poller_run_once(akc_poller *p, int timeout_ms)
         }
         ev = rd_kafka_queue_poll(p->queue, 0);
     }
-    if (n == 0 && tick == 0 && p->nthrottles == 0 &&
+    int need_gil = 0;
+    if (p->ops->nogil_pass != NULL) {
+        size_t taken = n;
+        need_gil = p->ops->nogil_pass(p, evs, &n);
+        taken -= n;
+        if (n == 0 && !need_gil && tick == 0 && p->nthrottles == 0 &&
+            !atomic_load(&p->exit_requested)) {
+            return taken;
+        }
+    }
+    if (n == 0 && !need_gil && tick == 0 && p->nthrottles == 0 &&
         !atomic_load(&p->exit_requested)) {
         return 0;
     }
@@ -319,7 +329,7 @@ poller_run_once(akc_poller *p, int timeout_ms)
     }
     PyEval_RestoreThread(p->tstate);
     if (!atomic_load(&p->stop)) {
-        poller_handle_batch(p, evs, n, tick > 0);
+        poller_handle_batch(p, evs, n, tick > 0 || need_gil);
     }
     else {
         for (size_t i = 0; i < n; i++) {
@@ -374,6 +384,10 @@ poller_unlink(akc_poller *p)
 static void
 poller_destroy_handle(akc_poller *p)
 {
+    int leave = 0;
+    if (p->ops != NULL && p->ops->before_destroy != NULL && p->rk != NULL) {
+        leave = p->ops->before_destroy(p);
+    }
     pthread_mutex_lock(&p->qlock);
     if (p->queue != NULL) {
         rd_kafka_queue_destroy(p->queue);
@@ -386,7 +400,19 @@ poller_destroy_handle(akc_poller *p)
                                       RD_KAFKA_PURGE_F_INFLIGHT |
                                       RD_KAFKA_PURGE_F_NON_BLOCKING);
         }
-        rd_kafka_destroy(p->rk);
+        if (leave) {
+            /* Deliberately leaked: its threads idle until the process
+             * exits. */
+        }
+        else if (rd_kafka_type(p->rk) == RD_KAFKA_CONSUMER) {
+            /* A graceful close left the group in the client's teardown
+             * hook; every other path must not block on a broker here. */
+            rd_kafka_destroy_flags(p->rk,
+                                   RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        }
+        else {
+            rd_kafka_destroy(p->rk);
+        }
         p->rk = NULL;
     }
 }
@@ -401,6 +427,10 @@ poller_free(akc_poller *p)
         p->ops->fail_orphans(p->dispatcher, p->orphans, 1);
     }
     p->orphans = NULL;
+    if (p->ctx != NULL && p->ops != NULL && p->ops->ctx_free != NULL) {
+        p->ops->ctx_free(p->ctx, p->forked);
+    }
+    p->ctx = NULL;
     Py_CLEAR(p->dispatcher);
     Py_CLEAR(p->client_ref);
     if (!p->forked) {
@@ -518,8 +548,8 @@ akc_poller_start(akc_poller *p, PyObject *client, akc_core *core,
 
 /* Wakes the thread from its wait on the queue.  Any thread: the queue
  * lock keeps the thread from destroying the queue meanwhile. */
-static void
-poller_wake(akc_poller *p)
+void
+akc_poller_wake(akc_poller *p)
 {
     pthread_mutex_lock(&p->qlock);
     if (p->queue != NULL) {
@@ -535,7 +565,7 @@ akc_poller_set_tick(akc_poller *p, int ms)
     if (ms > 0 && was == 0) {
         /* The thread may be in a long idle wait: wake it, so that close()
          * and flush() deadlines are checked from now on. */
-        poller_wake(p);
+        akc_poller_wake(p);
     }
 }
 
@@ -544,7 +574,7 @@ akc_poller_request_exit(akc_poller *p)
 {
     if (!atomic_exchange(&p->exit_requested, 1) &&
         !akc_poller_is_current(p)) {
-        poller_wake(p);
+        akc_poller_wake(p);
     }
 }
 
@@ -633,7 +663,7 @@ akc_pollers_stop_all(akc_state *st)
         poller_unlink(p);
         p->claimed = 1; /* the client's reap and detach leave it to us */
         atomic_store(&p->stop, 1);
-        poller_wake(p);
+        akc_poller_wake(p);
         n += poller_join(p);
         poller_release_at_exit(p);
         poller_free(p); /* fails the orphans of a dropped client quietly */

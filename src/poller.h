@@ -59,6 +59,21 @@ typedef struct {
     /* GIL held, after the handle is gone, for what a dropped client left
      * in flight (see akc_poller_orphan); frees it.  quiet as above. */
     void (*fail_orphans)(DispatcherObject *d, void *orphans, int quiet);
+    /* Optional (a consumer's): the part of the client the poll thread uses
+     * without the GIL, p->ctx, which outlives the client if need be. */
+    /* Poll thread, GIL NOT held, after every wait on the queue (n may be
+     * 0): takes the events it handles out of evs (compacting it, *n
+     * updated) and runs queued work.  Returns 1 if the GIL pass must run
+     * even with no event left. */
+    int (*nogil_pass)(akc_poller *p, rd_kafka_event_t **evs, size_t *n);
+    /* GIL NOT held, just before the queue and handle are destroyed on any
+     * path (graceful, orphaned, atexit): release what points into the
+     * handle.  Returns 1 if the handle must be left behind, not destroyed
+     * (a librdkafka bug would abort the process). */
+    int (*before_destroy)(akc_poller *p);
+    /* GIL held, when the poller is freed: drop the poller's share of
+     * ctx (forked: the threads that used it are gone; touch no lock). */
+    void (*ctx_free)(void *ctx, int forked);
 } akc_client_ops;
 
 struct akc_poller {
@@ -70,6 +85,7 @@ struct akc_poller {
     DispatcherObject *dispatcher; /* strong */
     PyObject *client_ref;         /* weakref to the client */
     void *orphans;                /* what a dropped client left, or NULL */
+    void *ctx;                    /* the client's no-GIL part (ops->ctx_free) */
     const akc_client_ops *ops;
     struct akc_core *core;        /* the client's core while it lives */
     pthread_t thread;
@@ -119,6 +135,10 @@ void akc_poller_free_unstarted(akc_poller *p);
 /* Asks the thread to tick (or not) and wakes it when ticking starts.  Any
  * thread, GIL held. */
 void akc_poller_set_tick(akc_poller *p, int ms);
+
+/* Wakes the thread from its wait on the queue (it then runs the
+ * client's nogil_pass).  Any thread. */
+void akc_poller_wake(akc_poller *p);
 
 /* Asks the thread for a graceful exit (after the current batch).  Any
  * thread, GIL held. */

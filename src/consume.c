@@ -1,0 +1,845 @@
+/* AIOConsumer's consume calls.  See consume.h. */
+#include "consume.h"
+#include "errors.h"
+#include "message.h"
+
+#include <string.h>
+
+enum { W_POLL = 0, W_CONSUME = 1, W_ANEXT = 2 };
+
+/* `async for` hands out this many ready messages in a row, then yields
+ * to the loop once, so a consumer that never waits cannot starve it. */
+#define ANEXT_STREAK 64
+/* consume() pops at most this many entries per fetch-lock hold. */
+#define POP_CHUNK 256
+
+/* ---- an awaitable that is already done (or yields once first) ------- */
+
+enum { R_VALUE, R_YIELD, R_POP, R_DELEGATE, R_DONE };
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *value;    /* R_VALUE: the result, or an exception to raise */
+    PyObject *consumer; /* R_YIELD/R_POP: pop after the yield */
+    PyObject *inner;    /* R_DELEGATE: the waiting future's iterator */
+    int mode;
+} ReadyObject;
+
+static PyObject *
+ready_new(akc_state *st, PyObject *value, int mode, PyObject *consumer)
+{
+    ReadyObject *r = PyObject_GC_New(ReadyObject, st->ReadyType);
+    if (r == NULL) {
+        return NULL;
+    }
+    r->value = Py_XNewRef(value);
+    r->consumer = Py_XNewRef(consumer);
+    r->inner = NULL;
+    r->mode = mode;
+    PyObject_GC_Track(r);
+    return (PyObject *)r;
+}
+
+static int
+ready_traverse(ReadyObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->value);
+    Py_VISIT(self->consumer);
+    Py_VISIT(self->inner);
+    return 0;
+}
+
+static int
+ready_clear(ReadyObject *self)
+{
+    Py_CLEAR(self->value);
+    Py_CLEAR(self->consumer);
+    Py_CLEAR(self->inner);
+    return 0;
+}
+
+static void
+ready_dealloc(ReadyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    ready_clear(self);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+/* Finishes the await with v: returned (StopIteration) or raised. */
+static PyObject *
+finish_with(PyObject *v)
+{
+    if (PyExceptionInstance_Check(v)) {
+        PyErr_SetObject((PyObject *)Py_TYPE(v), v);
+    }
+    else if (PyTuple_Check(v)) {
+        PyObject *e = PyObject_CallOneArg(PyExc_StopIteration, v);
+        if (e != NULL) {
+            PyErr_SetObject(PyExc_StopIteration, e);
+            Py_DECREF(e);
+        }
+    }
+    else {
+        PyErr_SetObject(PyExc_StopIteration, v);
+    }
+    return NULL;
+}
+
+static PyObject *anext_take(ConsumerObject *self, PyObject **fut);
+
+static PyObject *
+ready_next(ReadyObject *self)
+{
+    switch (self->mode) {
+    case R_VALUE: {
+        PyObject *v = self->value;
+        self->value = NULL;
+        self->mode = R_DONE;
+        finish_with(v ? v : Py_None);
+        Py_XDECREF(v);
+        return NULL;
+    }
+    case R_YIELD:
+        self->mode = R_POP;
+        Py_RETURN_NONE; /* a bare yield: the task runs again next round */
+    case R_POP: {
+        PyObject *fut = NULL;
+        PyObject *v = anext_take((ConsumerObject *)self->consumer, &fut);
+        Py_CLEAR(self->consumer);
+        if (v != NULL || fut == NULL) {
+            self->mode = R_DONE;
+            if (v == NULL) {
+                return NULL;
+            }
+            finish_with(v);
+            Py_DECREF(v);
+            return NULL;
+        }
+        self->inner = PyObject_CallMethod(fut, "__await__", NULL);
+        Py_DECREF(fut);
+        if (self->inner == NULL) {
+            self->mode = R_DONE;
+            return NULL;
+        }
+        self->mode = R_DELEGATE;
+    }
+        /* fall through */
+    case R_DELEGATE: {
+        PyObject *r = Py_TYPE(self->inner)->tp_iternext(self->inner);
+        if (r == NULL) {
+            self->mode = R_DONE;
+            Py_CLEAR(self->inner);
+        }
+        return r;
+    }
+    default:
+        PyErr_SetString(PyExc_RuntimeError,
+                        "cannot await a consumer call twice");
+        return NULL;
+    }
+}
+
+static PyObject *
+ready_await(PyObject *self)
+{
+    return Py_NewRef(self);
+}
+
+static PyType_Slot ready_slots[] = {
+    {Py_tp_dealloc, ready_dealloc},
+    {Py_tp_traverse, ready_traverse},
+    {Py_tp_clear, ready_clear},
+    {Py_tp_iter, ready_await},
+    {Py_tp_iternext, ready_next},
+    {Py_am_await, ready_await},
+    {0, NULL},
+};
+
+static PyType_Spec ready_spec = {
+    .name = "aiokafka_c._Ready",
+    .basicsize = sizeof(ReadyObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
+             Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = ready_slots,
+};
+
+/* ---- entries to messages ------------------------------------------------- */
+
+static PyObject *
+entry_topic(akc_entry *e, const char *name)
+{
+    if (e->tp == NULL) {
+        return name ? PyUnicode_DecodeUTF8(name, strlen(name), "replace")
+                    : NULL;
+    }
+    if (e->tp->pytopic == NULL) {
+        e->tp->pytopic = PyUnicode_DecodeUTF8(e->tp->topic,
+                                              strlen(e->tp->topic), "replace");
+        if (e->tp->pytopic == NULL) {
+            return NULL;
+        }
+    }
+    return Py_NewRef(e->tp->pytopic);
+}
+
+static PyObject *
+bytes_or_null(const void *p, size_t n, int *failed)
+{
+    if (p == NULL) {
+        return NULL;
+    }
+    PyObject *b = PyBytes_FromStringAndSize(p, (Py_ssize_t)n);
+    if (b == NULL) {
+        *failed = 1;
+    }
+    return b;
+}
+
+static PyObject *
+message_headers(const rd_kafka_message_t *m, int *failed)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return NULL;
+    }
+    size_t n = rd_kafka_header_cnt(hdrs);
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    if (list == NULL) {
+        *failed = 1;
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *name;
+        const void *val;
+        size_t size;
+        rd_kafka_header_get_all(hdrs, i, &name, &val, &size);
+        PyObject *v = val ? PyBytes_FromStringAndSize(val, (Py_ssize_t)size)
+                          : Py_NewRef(Py_None);
+        PyObject *k = PyUnicode_DecodeUTF8(name, strlen(name), "replace");
+        PyObject *t = k && v ? PyTuple_Pack(2, k, v) : NULL;
+        Py_XDECREF(k);
+        Py_XDECREF(v);
+        if (t == NULL) {
+            Py_DECREF(list);
+            *failed = 1;
+            return NULL;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, t);
+    }
+    return list;
+}
+
+/* A Message for an entry.  Loop thread, GIL held, the entry lent. */
+static PyObject *
+materialize(akc_state *st, akc_entry *e)
+{
+    MessageObject *msg = PyObject_Malloc(sizeof(MessageObject));
+    if (msg == NULL) {
+        return PyErr_NoMemory();
+    }
+    memset(msg, 0, sizeof(*msg));
+    PyObject_Init((PyObject *)msg, st->MessageType);
+    msg->latency_us = -1;
+    msg->tstype = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+    int failed = 0;
+    const rd_kafka_message_t *m = e->m;
+    if (m != NULL) {
+        rd_kafka_timestamp_type_t tstype;
+        msg->topic = entry_topic(e, rd_kafka_topic_name(m->rkt));
+        msg->partition = m->partition;
+        msg->offset = m->offset;
+        msg->timestamp = rd_kafka_message_timestamp(m, &tstype);
+        msg->tstype = (int)tstype;
+        if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            msg->error = akc_error_from_code(st, m->err,
+                                             rd_kafka_message_errstr(m));
+            failed |= msg->error == NULL;
+        }
+        else {
+            msg->value = bytes_or_null(m->payload, m->len, &failed);
+            msg->key = bytes_or_null(m->key, m->key_len, &failed);
+            msg->headers = message_headers(m, &failed);
+        }
+        failed |= msg->topic == NULL;
+    }
+    else {
+        msg->topic = e->etp ? entry_topic(e, e->etp->topic) : NULL;
+        msg->partition = e->etp ? e->etp->partition : RD_KAFKA_PARTITION_UA;
+        msg->offset = e->etp ? e->etp->offset : RD_KAFKA_OFFSET_INVALID;
+        msg->error = akc_error_from_code(st, rd_kafka_event_error(e->ev),
+                                         rd_kafka_event_error_string(e->ev));
+        failed |= msg->error == NULL || (e->etp && msg->topic == NULL);
+    }
+    if (failed) {
+        Py_DECREF(msg);
+        return NULL;
+    }
+    return (PyObject *)msg;
+}
+
+static rd_kafka_resp_err_t
+entry_error(akc_entry *e)
+{
+    if (e->m != NULL) {
+        return e->m->err;
+    }
+    return rd_kafka_event_error(e->ev);
+}
+
+/* ---- hand-out bookkeeping ------------------------------------------------ */
+
+void
+akc_consume_release_locked(ConsumerObject *self)
+{
+    if (self->ndirty == 0) {
+        return;
+    }
+    for (size_t i = 0; i < self->ndirty; i++) {
+        akc_tp *tp = self->dirty[i];
+        tp->released = tp->handed;
+        tp->dirty = 0;
+    }
+    self->ndirty = 0;
+    if (self->auto_store) {
+        self->fetch->want_store = 1;
+    }
+}
+
+/* Lock held: the message of e goes to the user now. */
+static void
+handed_locked(ConsumerObject *self, akc_entry *e)
+{
+    akc_tp *tp = e->tp;
+    if (tp == NULL || e->m == NULL || e->m->err) {
+        return;
+    }
+    tp->handed = e->m->offset + 1;
+    if (tp->dirty) {
+        return;
+    }
+    if (self->ndirty == self->capdirty) {
+        size_t cap = self->capdirty ? self->capdirty * 2 : 8;
+        akc_tp **v = PyMem_Realloc(self->dirty, cap * sizeof(*v));
+        if (v == NULL) {
+            return; /* not released: redelivered after a restart */
+        }
+        self->dirty = v;
+        self->capdirty = cap;
+    }
+    tp->dirty = 1;
+    self->dirty[self->ndirty++] = tp;
+}
+
+int64_t
+akc_consume_first_offset_locked(ConsumerObject *self, akc_tp *tp)
+{
+    akc_deque *qs[2] = {&self->fetch->ring, &self->fetch->held};
+    for (int q = 0; q < 2; q++) {
+        akc_deque *d = qs[q];
+        for (size_t i = 0; i < d->len; i++) {
+            akc_entry *e = &d->v[(d->head + i) % d->cap];
+            if (e->tp == tp && e->m != NULL && !e->m->err) {
+                return e->m->offset;
+            }
+        }
+    }
+    return -1;
+}
+
+/* ---- taking entries ------------------------------------------------------- */
+
+/* Pops up to max entries (1 for poll/anext) and turns them into the
+ * call's result: a Message (poll), a list (consume), or, for `async for`,
+ * a Message or the exception to raise (partition EOF skipped).  Returns
+ * NULL with *got = 0 if nothing was ready (and arms the wake-up when
+ * arm), NULL with an exception on failure. */
+static PyObject *
+take(ConsumerObject *self, int kind, Py_ssize_t max, int arm, int *got)
+{
+    akc_fetch *f = self->fetch;
+    akc_state *st = self->core.st;
+    akc_entry es[POP_CHUNK];
+    PyObject *list = NULL, *one = NULL;
+    *got = 0;
+    if (kind == W_CONSUME) {
+        list = PyList_New(0);
+        if (list == NULL) {
+            return NULL;
+        }
+    }
+    for (;;) {
+        size_t n = 0, want = (size_t)(max > POP_CHUNK ? POP_CHUNK : max);
+        pthread_mutex_lock(&f->lock);
+        while (n < want && akc_fetch_pop(f, &es[n])) {
+            if (kind == W_ANEXT &&
+                entry_error(&es[n]) == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                akc_fetch_return(f, &es[n]); /* skipped by async for */
+                continue;
+            }
+            handed_locked(self, &es[n]);
+            n++;
+        }
+        if (n == 0 && arm && *got == 0) {
+            f->want_wake = 1;
+        }
+        /* Room again below half: the poll thread reads its fetch queue
+         * again. */
+        int resume = f->gated && !f->ungate_sent &&
+                     f->ring.len <= f->max_msgs / 2 &&
+                     f->ring_bytes <= f->max_bytes / 2;
+        if (resume) {
+            f->ungate_sent = 1;
+        }
+        pthread_mutex_unlock(&f->lock);
+        if (resume && self->core.poller != NULL) {
+            akc_poller_wake(self->core.poller);
+        }
+        if (n == 0) {
+            break;
+        }
+        int failed = 0;
+        for (size_t i = 0; i < n; i++) {
+            PyObject *m = failed ? NULL : materialize(st, &es[i]);
+            failed |= m == NULL;
+            if (m != NULL && kind == W_CONSUME) {
+                failed |= PyList_Append(list, m) < 0;
+                Py_DECREF(m);
+            }
+            else if (m != NULL && kind == W_ANEXT &&
+                     ((MessageObject *)m)->error != NULL) {
+                one = akc_exception_new(st, ((MessageObject *)m)->error);
+                Py_DECREF(m);
+                failed |= one == NULL;
+            }
+            else if (m != NULL) {
+                one = m;
+            }
+        }
+        pthread_mutex_lock(&f->lock);
+        for (size_t i = 0; i < n; i++) {
+            akc_fetch_return(f, &es[i]);
+        }
+        pthread_mutex_unlock(&f->lock);
+        if (failed) {
+            Py_XDECREF(list);
+            Py_XDECREF(one);
+            return NULL;
+        }
+        *got += (int)n;
+        max -= (Py_ssize_t)n;
+        if (kind != W_CONSUME || max <= 0 || n < want) {
+            break;
+        }
+    }
+    if (*got == 0) {
+        Py_XDECREF(list);
+        return NULL;
+    }
+    return kind == W_CONSUME ? list : one;
+}
+
+/* ---- waiting --------------------------------------------------------------- */
+
+static PyObject *
+expire(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        Py_RETURN_NONE;
+    }
+    PyObject *done = PyObject_CallMethod(args[0], "done", NULL);
+    int d = done ? PyObject_IsTrue(done) : -1;
+    Py_XDECREF(done);
+    if (d == 0) {
+        PyObject *r = PyObject_CallMethod(args[0], "set_result", "O", args[1]);
+        Py_XDECREF(r);
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef expire_def = {"_expire", (PyCFunction)(void (*)(void))expire,
+                                 METH_FASTCALL, NULL};
+
+static void
+cancel_timer(PyObject *w)
+{
+    PyObject *timer = PyTuple_GET_ITEM(w, 3);
+    if (timer != Py_None) {
+        PyObject *r = PyObject_CallMethod(timer, "cancel", NULL);
+        Py_XDECREF(r);
+        PyErr_Clear();
+    }
+}
+
+static int
+future_done(PyObject *fut)
+{
+    PyObject *r = PyObject_CallMethod(fut, "done", NULL);
+    int d = r ? PyObject_IsTrue(r) : -1;
+    Py_XDECREF(r);
+    return d;
+}
+
+/* Drops waiters whose future is done (timed out or cancelled). */
+static void
+prune_waiters(ConsumerObject *self)
+{
+    PyObject *ws = self->waiters;
+    for (Py_ssize_t i = PyList_GET_SIZE(ws); i-- > 0;) {
+        PyObject *w = PyList_GET_ITEM(ws, i);
+        if (future_done(PyTuple_GET_ITEM(w, 0)) == 1) {
+            cancel_timer(w);
+            PySequence_DelItem(ws, i);
+        }
+    }
+    PyErr_Clear();
+}
+
+/* Registers a waiting call; returns its future. */
+static PyObject *
+wait_for(ConsumerObject *self, int kind, Py_ssize_t max, int timeout_ms)
+{
+    akc_core *core = &self->core;
+    DispatcherObject *d = core->dispatcher;
+    prune_waiters(self);
+    PyObject *fut = akc_dispatcher_new_future(d);
+    if (fut == NULL) {
+        return NULL;
+    }
+    PyObject *timer = Py_NewRef(Py_None);
+    if (timeout_ms >= 0 && kind != W_ANEXT) {
+        PyObject *cb = PyCFunction_New(&expire_def, NULL);
+        PyObject *empty = kind == W_CONSUME ? PyList_New(0) : Py_NewRef(Py_None);
+        Py_SETREF(timer, cb && empty
+                             ? PyObject_CallMethod(d->loop, "call_later",
+                                                   "dOOO", timeout_ms / 1000.0,
+                                                   cb, fut, empty)
+                             : NULL);
+        Py_XDECREF(cb);
+        Py_XDECREF(empty);
+        if (timer == NULL) {
+            Py_DECREF(fut);
+            return NULL;
+        }
+    }
+    PyObject *w = Py_BuildValue("(OinO)", fut, kind, max, timer);
+    Py_DECREF(timer);
+    if (w == NULL || PyList_Append(self->waiters, w) < 0) {
+        Py_XDECREF(w);
+        Py_DECREF(fut);
+        return NULL;
+    }
+    Py_DECREF(w);
+    return fut;
+}
+
+void
+akc_consume_serve(ConsumerObject *self)
+{
+    PyObject *ws = self->waiters;
+    while (ws != NULL && PyList_GET_SIZE(ws) > 0 && self->fetch != NULL) {
+        PyObject *w = Py_NewRef(PyList_GET_ITEM(ws, 0));
+        PyObject *fut = PyTuple_GET_ITEM(w, 0);
+        if (future_done(fut) != 0) {
+            cancel_timer(w);
+            PySequence_DelItem(ws, 0);
+            Py_DECREF(w);
+            continue;
+        }
+        int kind = (int)PyLong_AsLong(PyTuple_GET_ITEM(w, 1));
+        Py_ssize_t max = PyLong_AsSsize_t(PyTuple_GET_ITEM(w, 2));
+        int got;
+        PyObject *res = take(self, kind, max, 1, &got);
+        if (res == NULL && got == 0 && !PyErr_Occurred()) {
+            Py_DECREF(w);
+            break; /* armed: the poll thread wakes us */
+        }
+        if (res == NULL) {
+            res = akc_err_take();
+        }
+        cancel_timer(w);
+        PySequence_DelItem(ws, 0);
+        if (res != NULL && akc_dispatcher_resolve(self->core.dispatcher, fut,
+                                                  res) < 0) {
+            PyErr_WriteUnraisable((PyObject *)self);
+        }
+        Py_XDECREF(res);
+        Py_DECREF(w);
+    }
+    PyErr_Clear();
+}
+
+void
+akc_consume_wake(ConsumerObject *self)
+{
+    if (PyList_GET_SIZE(self->waiters) == 0) {
+        return;
+    }
+    char buf[256];
+    rd_kafka_resp_err_t fatal = self->core.rk
+                                    ? rd_kafka_fatal_error(self->core.rk, buf,
+                                                           sizeof(buf))
+                                    : RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (fatal != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        akc_consume_fail_waiters(self, buf);
+        return;
+    }
+    akc_fetch *f = self->fetch;
+    pthread_mutex_lock(&f->lock);
+    size_t ready = akc_fetch_ready(f);
+    pthread_mutex_unlock(&f->lock);
+    if (ready == 0) {
+        return;
+    }
+    PyObject *ref = PyWeakref_NewRef((PyObject *)self, NULL);
+    if (ref == NULL || akc_dispatcher_push(self->core.dispatcher, ref) < 0) {
+        PyErr_WriteUnraisable((PyObject *)self);
+    }
+    Py_XDECREF(ref);
+}
+
+void
+akc_consume_fail_waiters(ConsumerObject *self, const char *why)
+{
+    PyObject *ws = self->waiters;
+    if (ws == NULL || PyList_GET_SIZE(ws) == 0) {
+        return;
+    }
+    self->waiters = PyList_New(0);
+    if (self->waiters == NULL) {
+        self->waiters = ws;
+        PyErr_WriteUnraisable((PyObject *)self);
+        return;
+    }
+    akc_state *st = self->core.st;
+    for (Py_ssize_t i = 0; why != NULL && i < PyList_GET_SIZE(ws); i++) {
+        PyObject *w = PyList_GET_ITEM(ws, i);
+        int kind = (int)PyLong_AsLong(PyTuple_GET_ITEM(w, 1));
+        PyObject *exc;
+        if (kind == W_ANEXT) {
+            exc = PyObject_CallNoArgs(PyExc_StopAsyncIteration);
+        }
+        else {
+            PyObject *err = akc_error_from_code(st, RD_KAFKA_RESP_ERR__DESTROY,
+                                                why);
+            exc = err ? akc_exception_new(st, err) : NULL;
+            Py_XDECREF(err);
+        }
+        if (exc == NULL ||
+            akc_dispatcher_push_kind(self->core.dispatcher, AKC_ITEM_RESULT,
+                                     PyTuple_GET_ITEM(w, 0), exc) < 0) {
+            PyErr_WriteUnraisable((PyObject *)self);
+        }
+        Py_XDECREF(exc);
+    }
+    Py_DECREF(ws);
+    akc_dispatcher_schedule(self->core.dispatcher);
+}
+
+/* ---- the calls ------------------------------------------------------------- */
+
+/* Common checks of a consume call; releases what was handed out before.
+ * Returns 0 or -1. */
+static int
+consume_enter(ConsumerObject *self, const char *method)
+{
+    akc_core *core = &self->core;
+    if (akc_core_check_open(core, method) < 0 ||
+        akc_core_check_loop(core, method) < 0) {
+        return -1;
+    }
+    PyObject *in_cb = NULL;
+    if (PyContextVar_Get(core->st->in_consumer_callback, NULL, &in_cb) < 0) {
+        return -1;
+    }
+    int inside = in_cb == Py_True;
+    Py_XDECREF(in_cb);
+    if (inside) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "AIOConsumer.%s() inside a rebalance callback would "
+                     "wait for the rebalance it is part of",
+                     method);
+        return -1;
+    }
+    akc_fetch *f = self->fetch;
+    pthread_mutex_lock(&f->lock);
+    akc_consume_release_locked(self);
+    pthread_mutex_unlock(&f->lock);
+    return 0;
+}
+
+/* The raise of a fatal error, if the handle has one.  Returns 1 if set. */
+static int
+consume_fatal(ConsumerObject *self)
+{
+    char buf[256];
+    rd_kafka_resp_err_t err = rd_kafka_fatal_error(self->core.rk, buf,
+                                                   sizeof(buf));
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return 0;
+    }
+    PyObject *e = akc_error_new(self->core.st, err, buf, 1, 0, 0);
+    PyObject *exc = e ? akc_exception_new(self->core.st, e) : NULL;
+    Py_XDECREF(e);
+    if (exc != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+        Py_DECREF(exc);
+    }
+    return 1;
+}
+
+static PyObject *
+consume_call(ConsumerObject *self, const char *method, int kind,
+             Py_ssize_t max, PyObject *timeout)
+{
+    int ms;
+    if (akc_timeout_ms(timeout ? timeout : Py_None, &ms) < 0 ||
+        consume_enter(self, method) < 0) {
+        return NULL;
+    }
+    int got;
+    PyObject *res = take(self, kind, max, 0, &got);
+    if (res == NULL && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (res == NULL && consume_fatal(self)) {
+        return NULL;
+    }
+    if (res == NULL && ms == 0) {
+        res = kind == W_CONSUME ? PyList_New(0) : Py_NewRef(Py_None);
+        if (res == NULL) {
+            return NULL;
+        }
+    }
+    if (res != NULL) {
+        PyObject *r = ready_new(self->core.st, res, R_VALUE, NULL);
+        Py_DECREF(res);
+        return r;
+    }
+    PyObject *fut = wait_for(self, kind, max, ms);
+    if (fut != NULL) {
+        /* Entries may have come in meanwhile, before the wake-up was
+         * armed: look again now that it is. */
+        akc_consume_serve(self);
+    }
+    return fut;
+}
+
+PyObject *
+akc_consumer_poll(ConsumerObject *self, PyObject *const *args,
+                  Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *timeout = NULL;
+    PyObject *names[] = {self->core.st->str_timeout, NULL};
+    if (akc_parse_args("poll", args, nargs, kwnames, names, 1, 0, &timeout) <
+        0) {
+        return NULL;
+    }
+    return consume_call(self, "poll", W_POLL, 1, timeout);
+}
+
+PyObject *
+akc_consumer_consume(ConsumerObject *self, PyObject *const *args,
+                     Py_ssize_t nargs, PyObject *kwnames)
+{
+    static PyObject *names[3];
+    if (names[0] == NULL) {
+        names[0] = PyUnicode_InternFromString("num_messages");
+        names[1] = PyUnicode_InternFromString("timeout");
+    }
+    PyObject *a[2] = {NULL};
+    if (akc_parse_args("consume", args, nargs, kwnames, names, 2, 0, a) < 0) {
+        return NULL;
+    }
+    Py_ssize_t n = 1;
+    if (a[0] != NULL) {
+        if (!PyLong_Check(a[0]) || PyBool_Check(a[0])) {
+            return PyErr_Format(PyExc_TypeError,
+                                "consume(): num_messages must be an int, not "
+                                "%.100s",
+                                Py_TYPE(a[0])->tp_name);
+        }
+        n = PyLong_AsSsize_t(a[0]);
+        if (n == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (n < 1 || n > 1000000) {
+            PyErr_SetString(PyExc_ValueError,
+                            "consume(): num_messages must be 1..1000000");
+            return NULL;
+        }
+    }
+    return consume_call(self, "consume", W_CONSUME, n, a[1]);
+}
+
+PyObject *
+akc_consumer_aiter(PyObject *self)
+{
+    return Py_NewRef(self);
+}
+
+/* The message for `async for`, or the exception to raise, or NULL with
+ * *fut set to wait on (or with an exception). */
+static PyObject *
+anext_take(ConsumerObject *self, PyObject **fut)
+{
+    *fut = NULL;
+    akc_core *core = &self->core;
+    if (core->state != AKC_OPEN) {
+        return PyObject_CallNoArgs(PyExc_StopAsyncIteration);
+    }
+    int got;
+    PyObject *res = take(self, W_ANEXT, 1, 0, &got);
+    if (res != NULL || PyErr_Occurred() || consume_fatal(self)) {
+        return res;
+    }
+    *fut = wait_for(self, W_ANEXT, 1, -1);
+    if (*fut != NULL) {
+        akc_consume_serve(self);
+    }
+    return NULL;
+}
+
+PyObject *
+akc_consumer_anext(PyObject *op)
+{
+    ConsumerObject *self = (ConsumerObject *)op;
+    akc_core *core = &self->core;
+    akc_state *st = core->st;
+    if (core->state == AKC_CLOSING || core->state == AKC_CLOSED) {
+        PyObject *stop = PyObject_CallNoArgs(PyExc_StopAsyncIteration);
+        PyObject *r = stop ? ready_new(st, stop, R_VALUE, NULL) : NULL;
+        Py_XDECREF(stop);
+        return r;
+    }
+    if (consume_enter(self, "__anext__") < 0) {
+        return NULL;
+    }
+    if (++self->streak >= ANEXT_STREAK) {
+        self->streak = 0;
+        return ready_new(st, NULL, R_YIELD, op);
+    }
+    PyObject *fut = NULL;
+    PyObject *v = anext_take(self, &fut);
+    if (v != NULL) {
+        PyObject *r = ready_new(st, v, R_VALUE, NULL);
+        Py_DECREF(v);
+        return r;
+    }
+    self->streak = 0;
+    return fut;
+}
+
+int
+akc_consume_setup_types(PyObject *module, akc_state *st)
+{
+    st->ReadyType = (PyTypeObject *)PyType_FromModuleAndSpec(module,
+                                                             &ready_spec, NULL);
+    return st->ReadyType ? 0 : -1;
+}
