@@ -35,6 +35,8 @@ ROOT = HERE.parent
 BUILD = HERE / "build"
 NATIVE_SRC = HERE / "native" / "bench_native.c"
 NATIVE_BIN = BUILD / "bench_native"
+NATIVE_CONSUMER_SRC = HERE / "native" / "bench_native_consumer.c"
+NATIVE_CONSUMER_BIN = BUILD / "bench_native_consumer"
 # A release build of aiokafka_c from this tree (see build_extension):
 # workers run with this directory as cwd and first on sys.path, so a debug
 # or sanitizer build lying in the source tree is never what gets measured.
@@ -86,20 +88,21 @@ def broker(bootstrap: str | None) -> Iterator[tuple[str, dict[str, Any]]]:
         b.stop()
 
 
-def build_native() -> tuple[bool, str]:
-    """Compile the C ceiling into benchmarks/build/ (rebuilt when stale)."""
+def build_native(src: Path = NATIVE_SRC,
+                 binary: Path = NATIVE_BIN) -> tuple[bool, str]:
+    """Compile a C ceiling into benchmarks/build/ (rebuilt when stale)."""
     try:
         BUILD.mkdir(exist_ok=True)
         if (
-            NATIVE_BIN.exists()
-            and NATIVE_BIN.stat().st_mtime > NATIVE_SRC.stat().st_mtime
+            binary.exists()
+            and binary.stat().st_mtime > src.stat().st_mtime
         ):
             return True, "up to date"
         flags = subprocess.run(
             ["pkg-config", "--cflags", "--libs", "rdkafka"],
             check=True, capture_output=True, text=True,
         ).stdout.split()
-        cmd = ["gcc", "-O2", "-Wall", "-o", str(NATIVE_BIN), str(NATIVE_SRC),
+        cmd = ["gcc", "-O2", "-Wall", "-o", str(binary), str(src),
                *flags]
         subprocess.run(cmd, check=True, capture_output=True, text=True)
         return True, " ".join(cmd)
@@ -155,8 +158,8 @@ def worker_env_cwd(use_build: bool) -> tuple[dict[str, str], Path]:
     return env, (EXT_LIB if use_build else ROOT)
 
 
-def check_clients(wanted: list[str],
-                  use_build: bool = False) -> dict[str, dict[str, Any]]:
+def check_clients(wanted: list[str], use_build: bool = False,
+                  want_consumers: bool = False) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     probes = {
         "aiokafka_c": "import aiokafka_c; aiokafka_c.AIOProducer",
@@ -165,6 +168,12 @@ def check_clients(wanted: list[str],
         "confluent_sync": "import confluent_kafka",
         "aiokafka": "import aiokafka",
         "asyncio_floor": "import asyncio",
+    }
+    consumer_probes = {
+        "aiokafka_c": "import aiokafka_c; aiokafka_c.AIOConsumer",
+        "confluent_aio": "from confluent_kafka.aio import AIOConsumer",
+        "confluent_sync": "from confluent_kafka import Consumer",
+        "aiokafka": "from aiokafka import AIOKafkaConsumer",
     }
     for name in wanted:
         info: dict[str, Any] = {
@@ -196,10 +205,33 @@ def check_clients(wanted: list[str],
                 lines = r.stderr.strip().splitlines()
                 reason = lines[-1] if lines else f"exit {r.returncode}"
             info.update(available=ok, reason=reason)
+        if want_consumers and name in consumer_probes | {"native": ""}:
+            info["consumer_note"] = _plan.CONSUMER_NOTES[name]
+            if not info["available"]:
+                ok, reason = False, info["reason"]
+            elif name == "native":
+                ok, reason = build_native(NATIVE_CONSUMER_SRC,
+                                          NATIVE_CONSUMER_BIN)
+                reason = None if ok else reason
+            else:
+                ok, reason = _probe(consumer_probes[name], use_build)
+            info.update(consumer_available=ok, consumer_reason=reason)
+            if not ok:
+                log(f"consumer {name} unavailable: {reason}")
         out[name] = info
         if not info["available"]:
             log(f"client {name} unavailable: {info['reason']}")
     return out
+
+
+def _probe(code: str, use_build: bool) -> tuple[bool, str | None]:
+    env, cwd = worker_env_cwd(use_build)
+    r = subprocess.run([sys.executable, "-c", code], check=False,
+                       capture_output=True, text=True, cwd=cwd, env=env)
+    if r.returncode == 0:
+        return True, None
+    lines = r.stderr.strip().splitlines()
+    return False, lines[-1] if lines else f"exit {r.returncode}"
 
 
 class Topics:
@@ -219,13 +251,13 @@ class Topics:
         # log connection failures at shutdown.
         self._admin = None
 
-    def create(self, name: str) -> None:
+    def create(self, name: str, partitions: int = 1) -> None:
         if self._admin is None:
             return
         from confluent_kafka.admin import NewTopic
 
         fs = self._admin.create_topics(
-            [NewTopic(name, num_partitions=1, replication_factor=1)],
+            [NewTopic(name, num_partitions=partitions, replication_factor=1)],
             operation_timeout=30,
         )
         for f in fs.values():
@@ -260,6 +292,44 @@ def _timeout_for(plan: _plan.Plan, groups: list[str]) -> float:
         "lag": plan.lag_seconds + plan.warmup_seconds,
     }
     return 90.0 + 4 * sum(per[g] for g in groups)
+
+
+def _run_and_collect(cmd: list[str], env: dict[str, str], cwd: Path,
+                     timeout: float, record: dict[str, Any]) -> None:
+    """Run one benchmark process; merge its RESULT line into record."""
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            cmd, check=False, capture_output=True, text=True,
+            timeout=timeout, cwd=cwd,
+            env=env,
+        )
+        stdout, stderr, rc = proc.stdout, proc.stderr, proc.returncode
+    except subprocess.TimeoutExpired as exc:
+        stdout = (exc.stdout or b"").decode() if isinstance(
+            exc.stdout, bytes) else (exc.stdout or "")
+        stderr = (exc.stderr or b"").decode() if isinstance(
+            exc.stderr, bytes) else (exc.stderr or "")
+        rc = None
+        record["error"] = f"timed out after {timeout:.0f} s"
+    record["wall_seconds"] = round(time.perf_counter() - t0, 3)
+    record["returncode"] = rc
+    result = None
+    for line in stdout.splitlines():
+        if line.startswith("RESULT "):
+            try:
+                result = json.loads(line[len("RESULT "):])
+            except json.JSONDecodeError as exc:
+                record["error"] = f"bad RESULT line: {exc}"
+    if result is None:
+        record["ok"] = False
+        record.setdefault("error", f"no result (exit {rc})")
+        record["stderr_tail"] = stderr[-3000:]
+    else:
+        record.update(result)
+        record["ok"] = bool(result.get("ok")) and rc == 0
+        if not record["ok"]:
+            record["stderr_tail"] = stderr[-3000:]
 
 
 def run_process(
@@ -316,42 +386,211 @@ def run_process(
     else:
         cmd = [sys.executable, "-m", "benchmarks.worker", json.dumps(spec)]
     env, cwd = worker_env_cwd(use_build)
-    t0 = time.perf_counter()
-    timeout = _timeout_for(plan, groups)
-    try:
-        proc = subprocess.run(
-            cmd, check=False, capture_output=True, text=True,
-            timeout=timeout, cwd=cwd,
-            env=env,
-        )
-        stdout, stderr, rc = proc.stdout, proc.stderr, proc.returncode
-    except subprocess.TimeoutExpired as exc:
-        stdout = (exc.stdout or b"").decode() if isinstance(
-            exc.stdout, bytes) else (exc.stdout or "")
-        stderr = (exc.stderr or b"").decode() if isinstance(
-            exc.stderr, bytes) else (exc.stderr or "")
-        rc = None
-        record["error"] = f"timed out after {timeout:.0f} s"
-    record["wall_seconds"] = round(time.perf_counter() - t0, 3)
-    record["returncode"] = rc
-    result = None
-    for line in stdout.splitlines():
-        if line.startswith("RESULT "):
-            try:
-                result = json.loads(line[len("RESULT "):])
-            except json.JSONDecodeError as exc:
-                record["error"] = f"bad RESULT line: {exc}"
-    if result is None:
-        record["ok"] = False
-        record.setdefault("error", f"no result (exit {rc})")
-        record["stderr_tail"] = stderr[-3000:]
-    else:
-        record.update(result)
-        record["ok"] = bool(result.get("ok")) and rc == 0
-        if not record["ok"]:
-            record["stderr_tail"] = stderr[-3000:]
+    _run_and_collect(cmd, env, cwd, _timeout_for(plan, groups), record)
     topics.delete(topic)
     return record
+
+
+# --------------------------------------------------------------------------
+# consumer scenarios: one pre-filled topic, one process per consumer
+# --------------------------------------------------------------------------
+
+
+def consumer_setting(plan: _plan.Plan) -> dict[str, Any]:
+    size = plan.consumer_value_size
+    return {
+        "id": f"consume-{size}B-{plan.consumer_partitions}p",
+        "value_size": size,
+        "partitions": plan.consumer_partitions,
+        "messages": plan.consumer_messages,
+        "count": plan.consumer_count,
+        "seconds": plan.consumer_seconds,
+    }
+
+
+def _watermarks(bootstrap: str, topic: str,
+                partitions: int) -> list[int] | None:
+    """Messages per partition (high - low watermark), None if unknown."""
+    try:
+        from confluent_kafka import Consumer, TopicPartition
+    except ImportError:
+        return None
+    c = Consumer({"bootstrap.servers": bootstrap,
+                  "group.id": f"bench-watermarks-{uuid.uuid4().hex[:6]}"})
+    try:
+        out = []
+        for p in range(partitions):
+            lo, hi = c.get_watermark_offsets(TopicPartition(topic, p),
+                                             timeout=30)
+            out.append(hi - lo)
+        return out
+    finally:
+        c.close()
+
+
+def prefill(plan: _plan.Plan, bootstrap: str, topics: Topics,
+            native_ok: bool) -> dict[str, Any]:
+    """Create the consumers' topic and fill it: the C producer when built
+    (seconds for millions), else confluent_kafka.Producer in this process.
+    Keyless messages: librdkafka spreads them over the partitions."""
+    topic = topic_name("consume", f"{plan.consumer_partitions}p")
+    info: dict[str, Any] = {"topic": topic, "ok": False}
+    topics.create(topic, plan.consumer_partitions)
+    n, size = plan.consumer_messages, plan.consumer_value_size
+    t0 = time.perf_counter()
+    if native_ok:
+        # bench_native's ff: chunks of 1000 plus 10 warm-up messages.
+        cmd = [str(NATIVE_BIN), "--bootstrap", bootstrap, "--topic", topic,
+               "--value-size", str(size), "--acks", "1", "--linger", "5",
+               "--groups", "ff", "--count", str(n), "--seconds", "1e9",
+               "--warmup", "0"]
+        info["method"] = " ".join(cmd)
+        info["producer"] = "the C producer (bench_native)"
+        r = subprocess.run(cmd, check=False, capture_output=True, text=True,
+                           timeout=120 + n / 50_000)
+        if r.returncode != 0:
+            info["error"] = (r.stderr or r.stdout)[-500:]
+            return info
+    else:
+        from confluent_kafka import Producer
+
+        info["method"] = "confluent_kafka.Producer, acks=1, linger.ms=5"
+        info["producer"] = "confluent_kafka.Producer"
+        p = Producer({"bootstrap.servers": bootstrap, "acks": "1",
+                      "linger.ms": 5,
+                      "queue.buffering.max.messages": 1_000_000})
+        value = b"x" * size
+        for i in range(n):
+            while True:
+                try:
+                    p.produce(topic, value)
+                    break
+                except BufferError:
+                    p.poll(0.01)
+            if not i % 1000:
+                p.poll(0)
+        if p.flush(120):
+            info["error"] = "prefill flush timed out"
+            return info
+    info["seconds"] = round(time.perf_counter() - t0, 3)
+    per = _watermarks(bootstrap, topic, plan.consumer_partitions)
+    info["per_partition"] = per
+    info["messages"] = sum(per) if per is not None else n
+    info["ok"] = info["messages"] >= n
+    if not info["ok"]:
+        info["error"] = f"only {info['messages']} of {n} messages in {topic}"
+    return info
+
+
+def run_consumer_process(
+    client: str, variant: str, plan: _plan.Plan, bootstrap: str, topic: str,
+    available_msgs: int, loop: str, repeat: int, use_build: bool,
+) -> dict[str, Any]:
+    setting = consumer_setting(plan)
+    group = f"bench-{client}-{variant}-{repeat}-{uuid.uuid4().hex[:6]}"
+    count = min(plan.consumer_count, available_msgs)
+    record: dict[str, Any] = {
+        "client": client,
+        "variant": variant,
+        "groups": ["consume"],
+        "setting": setting["id"],
+        "repeat": repeat,
+        "topic": topic,
+        "group_id": group,
+    }
+    spec = {
+        "client": client,
+        "variant": variant,
+        "topic": topic,
+        "bootstrap": bootstrap,
+        "group_id": group,
+        "loop": loop,
+        "extra_conf": _plan.consumer_extra_conf(variant),
+        **plan.consumer_spec_fields(),
+        "count": count,
+    }
+    if client == "native":
+        cmd = [str(NATIVE_CONSUMER_BIN), "--bootstrap", bootstrap,
+               "--topic", topic, "--group", group,
+               "--variant", _plan.consumer_shape(variant),
+               "--count", str(count), "--batch", "1000",
+               "--seconds", str(plan.consumer_seconds),
+               "--join-timeout", str(plan.consumer_join_timeout)]
+        record["cmd"] = " ".join(cmd)
+    else:
+        cmd = [sys.executable, "-m", "benchmarks.consumer", json.dumps(spec)]
+        record["cmd"] = ("python -m benchmarks.consumer '" + json.dumps(spec)
+                         + "'")
+    env, cwd = worker_env_cwd(use_build)
+    timeout = 60.0 + 3 * plan.consumer_join_timeout + 4 * plan.consumer_seconds
+    _run_and_collect(cmd, env, cwd, timeout, record)
+    return record
+
+
+def run_consumers(plan: _plan.Plan, bootstrap: str, topics: Topics,
+                  clients: dict[str, dict[str, Any]], wanted: list[str],
+                  loop: str, use_build: bool,
+                  runs: list[dict[str, Any]]) -> dict[str, Any]:
+    setting = consumer_setting(plan)
+    units = [(c, v) for c, v in _plan.CONSUMERS
+             if c in wanted and clients[c].get("consumer_available")]
+    out: dict[str, Any] = {
+        "setting": setting,
+        "consumers": [{"client": c, "variant": v,
+                       "label": _plan.CONSUMER_LABELS[(c, v)],
+                       "extra_conf": _plan.consumer_extra_conf(v)}
+                      for c, v in units],
+        "notes": [
+            "confluent-kafka's bundled librdkafka (2.1 and later) stops "
+            "fetching a partition for fetch.queue.backoff.ms (default "
+            "1000 ms) once its prefetch queue holds queued.min.messages "
+            "(default 100000): on a backlog like this one that, not the "
+            "client, bounds its default rows. The `fetch.queue.backoff.ms"
+            "=10` rows show it without that pause. The system librdkafka "
+            "2.0.2 (aiokafka_c, the C ceiling) predates the setting.",
+            "aiokafka's getmany() runs with its default max_records "
+            "(everything fetched so far), so its batches can be larger than "
+            "the other clients'.",
+        ],
+    }
+    if not units:
+        out["skipped"] = "no consumer client available"
+        return out
+    log(f"consumers: pre-filling {plan.consumer_messages} x "
+        f"{plan.consumer_value_size} B into {plan.consumer_partitions} "
+        "partitions")
+    native_ok = bool(clients.get("native", {}).get("available")) or \
+        build_native()[0]
+    try:
+        fill = prefill(plan, bootstrap, topics, native_ok)
+    except Exception as exc:
+        fill = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    out["prefill"] = fill
+    if not fill.get("ok"):
+        log(f"  prefill FAILED: {fill.get('error')}")
+        runs.append({"client": "prefill", "groups": ["consume"],
+                     "setting": setting["id"], "repeat": 0, "ok": False,
+                     "error": f"prefill: {fill.get('error')}"})
+        if fill.get("topic"):
+            topics.delete(fill["topic"])
+        return out
+    log(f"  {fill['messages']} messages in {fill['seconds']} s "
+        f"({fill['topic']})")
+    keys = [_plan.consumer_key(c, v) for c, v in units]
+    for rep in range(plan.repeats):
+        for key in _plan.alternate(keys, rep):
+            client, variant = key.split(":", 1)
+            log(f"rep {rep + 1}/{plan.repeats} {setting['id']} consume: "
+                f"{_plan.CONSUMER_LABELS[(client, variant)]}")
+            rec = run_consumer_process(client, variant, plan, bootstrap,
+                                       fill["topic"], fill["messages"], loop,
+                                       rep, use_build)
+            if not rec["ok"]:
+                log(f"  FAILED: {rec.get('error')}\n"
+                    f"{rec.get('stderr_tail', '')[-1500:]}")
+            runs.append(rec)
+    topics.delete(fill["topic"])
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -468,10 +707,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--clients", default=",".join(_plan.CLIENTS),
                     help="comma list, default all: " + ",".join(_plan.CLIENTS))
     ap.add_argument("--scenarios", default=None,
-                    help="comma list of ff,gather,tasks,latency,lag,web")
+                    help="comma list of ff,gather,tasks,latency,lag,consume,web")
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio",
-                    help="event loop for the producer scenarios")
+                    help="event loop for the producer and consumer "
+                    "scenarios")
     ap.add_argument("--web-loop", choices=["auto", "asyncio", "uvloop"],
                     default="auto", help="uvicorn --loop for the web test")
     ap.add_argument("--aiokafka-c", choices=["build", "installed"],
@@ -511,8 +751,12 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"unknown clients: {sorted(unknown)}")
     scenarios = (
         [s.strip() for s in args.scenarios.split(",")]
-        if args.scenarios else list(_plan.GROUPS) + ["web"]
+        if args.scenarios else list(_plan.GROUPS) + ["consume", "web"]
     )
+    unknown = set(scenarios) - set(_plan.GROUPS) - {"consume", "web"}
+    if unknown:
+        raise SystemExit(f"unknown scenarios: {sorted(unknown)}")
+    want_consume = "consume" in scenarios and plan.consumer_messages > 0
     want_web = "web" in scenarios and not args.no_web and plan.web_seconds > 0
     matrix = [
         (s, [g for g in groups if g in scenarios]) for s, groups in plan.matrix
@@ -525,7 +769,7 @@ def main(argv: list[str] | None = None) -> int:
     name = args.name or started.strftime("%Y-%m-%d_%H%M%S")
 
     use_build = args.aiokafka_c == "build" and "aiokafka_c" in wanted
-    clients = check_clients(wanted, use_build)
+    clients = check_clients(wanted, use_build, want_consume)
     available = [c for c in wanted if clients[c]["available"]]
     result: dict[str, Any] = {
         "schema": 1,
@@ -579,6 +823,12 @@ def main(argv: list[str] | None = None) -> int:
                             log(f"  FAILED: {rec.get('error')}\n"
                                 f"{rec.get('stderr_tail', '')[-1500:]}")
                         result["runs"].append(rec)
+        if want_consume:
+            result["consumer"] = run_consumers(plan, bootstrap, topics,
+                                               clients, wanted, args.loop,
+                                               use_build, result["runs"])
+        else:
+            result["consumer"] = {"skipped": "not requested"}
         if want_web:
             from benchmarks import web
 

@@ -11,6 +11,13 @@ Modes (``python -m benchmarks [--smoke|--quick|--full]``):
   1 KiB values at linger.ms=5; longer measurements; 3 repeats.
 * ``full``    -- the whole matrix: {100 B, 1 KiB} x {acks=1, acks=all} x
   {linger.ms 0, 5} for every scenario; 3 repeats; long web test.
+
+Every mode also runs the consumer scenarios (``consume``): one topic per run
+(``consumer_partitions`` partitions, ``consumer_messages`` values of
+``consumer_value_size`` bytes) pre-filled before them, then every consumer
+(client x API shape, ``CONSUMERS``) reads it in its own process with a fresh
+group id, up to ``consumer_count`` messages or ``consumer_seconds`` after
+the first message.
 """
 
 from __future__ import annotations
@@ -60,6 +67,67 @@ CLIENT_NOTES = {
 
 GROUPS = ["ff", "gather", "tasks", "latency", "lag"]
 
+# Consumer scenarios: (client, variant) in display order.  ``iter`` is one
+# message per call, ``batch`` a list per call; the label names the API.
+CONSUMERS: list[tuple[str, str]] = [
+    ("aiokafka_c", "iter"),
+    ("aiokafka_c", "batch"),
+    ("confluent_aio", "iter"),
+    ("confluent_aio", "batch"),
+    ("confluent_aio", "batch_tuned"),
+    ("confluent_sync", "iter"),
+    ("confluent_sync", "batch"),
+    ("confluent_sync", "batch_tuned"),
+    ("aiokafka", "iter"),
+    ("aiokafka", "batch"),
+    ("native", "iter"),
+    ("native", "batch"),
+]
+
+CONSUMER_LABELS = {
+    ("aiokafka_c", "iter"): "aiokafka_c `async for`",
+    ("aiokafka_c", "batch"): "aiokafka_c `consume(500)`",
+    ("confluent_aio", "iter"): "confluent aio `poll()`",
+    ("confluent_aio", "batch"): "confluent aio `consume(1000)`",
+    ("confluent_aio", "batch_tuned"): "confluent aio `consume(1000)`, "
+    "fetch.queue.backoff.ms=10",
+    ("confluent_sync", "iter"): "confluent sync `poll()`",
+    ("confluent_sync", "batch"): "confluent sync `consume(1000)`",
+    ("confluent_sync", "batch_tuned"): "confluent sync `consume(1000)`, "
+    "fetch.queue.backoff.ms=10",
+    ("aiokafka", "iter"): "aiokafka `async for`",
+    ("aiokafka", "batch"): "aiokafka `getmany()`",
+    ("native", "iter"): "C `rd_kafka_consumer_poll()`",
+    ("native", "batch"): "C `rd_kafka_consume_batch_queue(1000)`",
+}
+
+# Extra client configuration of a variant ``<shape>_<suffix>``.
+# confluent-kafka's bundled librdkafka (>= 2.1) has fetch.queue.backoff.ms,
+# default 1000: once a partition's prefetch queue passes queued.min.messages
+# it stops fetching for up to a second, which caps a consumer catching up on
+# a backlog (this scenario) far below what its client can do.  The system
+# librdkafka 2.0.2 (aiokafka_c, the C ceiling) predates the setting.  The
+# "_tuned" rows show confluent-kafka without that cap.
+CONSUMER_EXTRA_CONF: dict[str, dict[str, object]] = {
+    "tuned": {"fetch.queue.backoff.ms": 10},
+}
+
+CONSUMER_NOTES = {
+    "aiokafka_c": "aiokafka_c.AIOConsumer, default config "
+    "(max_buffer_messages=10000); `async for msg in c` / "
+    "`await c.consume(500, 1.0)`",
+    "confluent_aio": "confluent_kafka.aio.AIOConsumer (every call runs in "
+    "its ThreadPoolExecutor, max_workers=100): `await c.poll(1.0)` / "
+    "`await c.consume(1000, 1.0)`",
+    "confluent_sync": "confluent_kafka.Consumer, no event loop: `poll(1.0)` "
+    "/ `consume(1000, 1.0)`",
+    "aiokafka": "aiokafka.AIOKafkaConsumer, pure Python, defaults: "
+    "`async for msg in c` / `await c.getmany(timeout_ms=1000)` (default "
+    "max_records: everything fetched)",
+    "native": "benchmarks/native/bench_native_consumer.c over the system "
+    "librdkafka: the ceiling",
+}
+
 # Scenario groups a client can run (the sync floor and C have no loop).
 CLIENT_GROUPS = {
     "confluent_sync": ["ff", "gather", "tasks", "latency"],
@@ -108,6 +176,20 @@ class Plan:
     web_seconds: float = 0.0  # 0 = no web scenario
     web_warmup_seconds: float = 1.0
     web_repeats: int = 1
+    # consumer scenarios (0 messages = none)
+    consumer_messages: int = 0  # pre-filled into the run's topic
+    consumer_partitions: int = 8
+    consumer_value_size: int = 100
+    consumer_count: int = 0  # cap per consumer (<= consumer_messages)
+    consumer_seconds: float = 0.0  # cap per consumer, after the 1st message
+    consumer_join_timeout: float = 60.0
+
+    def consumer_spec_fields(self) -> dict[str, Any]:
+        return {
+            "count": self.consumer_count,
+            "seconds": self.consumer_seconds,
+            "join_timeout": self.consumer_join_timeout,
+        }
 
     def spec_fields(self) -> dict[str, Any]:
         return {
@@ -155,6 +237,10 @@ def make_plan(mode: str) -> Plan:
             gather_ns=(1, 1000),
             task_ks=(100,),
             one_process_per_client=True,
+            consumer_messages=20_000,
+            consumer_count=20_000,
+            consumer_seconds=2.0,
+            consumer_join_timeout=30.0,
         )
     if mode == "quick":
         return Plan(
@@ -171,6 +257,9 @@ def make_plan(mode: str) -> Plan:
             latency_seconds=2.0,
             lag_seconds=2.0,
             web_seconds=3.0,
+            consumer_messages=1_000_000,
+            consumer_count=1_000_000,
+            consumer_seconds=2.0,
         )
     if mode == "default":
         return Plan(
@@ -189,6 +278,9 @@ def make_plan(mode: str) -> Plan:
             lag_seconds=3.0,
             web_seconds=5.0,
             web_repeats=2,
+            consumer_messages=3_000_000,
+            consumer_count=3_000_000,
+            consumer_seconds=5.0,
         )
     if mode == "full":
         matrix = []
@@ -210,6 +302,9 @@ def make_plan(mode: str) -> Plan:
             lag_seconds=3.0,
             web_seconds=10.0,
             web_repeats=3,
+            consumer_messages=5_000_000,
+            consumer_count=5_000_000,
+            consumer_seconds=8.0,
         )
     raise ValueError(f"unknown mode {mode!r}")
 
@@ -217,6 +312,20 @@ def make_plan(mode: str) -> Plan:
 def client_groups(client: str, groups: list[str]) -> list[str]:
     allowed = CLIENT_GROUPS.get(client, GROUPS)
     return [g for g in groups if g in allowed]
+
+
+def consumer_key(client: str, variant: str) -> str:
+    return f"{client}:{variant}"
+
+
+def consumer_shape(variant: str) -> str:
+    """``iter`` or ``batch``: the hot loop a variant runs."""
+    return variant.split("_", 1)[0]
+
+
+def consumer_extra_conf(variant: str) -> dict[str, object]:
+    _, _, suffix = variant.partition("_")
+    return dict(CONSUMER_EXTRA_CONF.get(suffix, {}))
 
 
 def alternate(items: list[str], index: int) -> list[str]:

@@ -11,7 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.plan import CLIENT_LABELS, CLIENTS
+from benchmarks.plan import (
+    CLIENT_LABELS,
+    CLIENTS,
+    CONSUMER_LABELS,
+    CONSUMERS,
+    consumer_shape,
+)
 
 WEB_LABELS = dict(CLIENT_LABELS, aiokafka_c_example="aiokafka_c example app")
 
@@ -72,7 +78,7 @@ def _fmt(v: float | None, kind: str) -> str:
     if kind == "int":
         return f"{int(v)}"
     if kind == "x":
-        return f"{v:.2f}×"
+        return f"{v:.2f}×" if v >= 0.1 else f"{v:.2g}×"
     if kind == "pct":
         return f"{v:.0f}%"
     return str(v)
@@ -340,6 +346,8 @@ def markdown(result: dict[str, Any], charts: list[str] = ()) -> str:
                         _table(["scenario"] + [CLIENT_LABELS[p]
                                                for p in peers], rrows), ""]
 
+    out += consumer_markdown(result)
+
     # web
     web = result.get("web") or {}
     out += ["## Web: FastAPI + uvicorn (1 worker), wrk POST JSON", ""]
@@ -405,8 +413,126 @@ def markdown(result: dict[str, Any], charts: list[str] = ()) -> str:
     for c in clients:
         out.append(f"- **{CLIENT_LABELS[c]}** (`{c}`): "
                    f"{result['clients'][c]['note']}")
+        cnote = result["clients"][c].get("consumer_note")
+        if cnote:
+            line = f"  - consumer: {cnote}"
+            if result["clients"][c].get("consumer_available") is False:
+                line += (" — **not measured**: "
+                         f"{result['clients'][c].get('consumer_reason')}")
+            out.append(line)
     out.append("")
     return "\n".join(out)
+
+
+# --------------------------------------------------------------------------
+# consumers
+# --------------------------------------------------------------------------
+
+
+def consumer_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """(client, variant) pairs that have numbers, in display order."""
+    cons = result.get("consumer") or {}
+    sid = (cons.get("setting") or {}).get("id")
+    summ = result.get("summary", {}).get(sid or "", {})
+    return [(c, v) for c, v in CONSUMERS
+            if c in summ.get(f"consume_{v}", {})]
+
+
+def _cmed(result: dict[str, Any], client: str, variant: str,
+          field: str) -> float | None:
+    sid = ((result.get("consumer") or {}).get("setting") or {}).get("id")
+    if not sid:
+        return None
+    return med(result, sid, f"consume_{variant}", client, field)
+
+
+def consumer_markdown(result: dict[str, Any]) -> list[str]:
+    cons = result.get("consumer") or {}
+    if not cons or (cons.get("skipped") and not cons.get("setting")):
+        return []
+    st = cons.get("setting") or {}
+    out = [f"## Consumer: {st.get('value_size')} B values, one topic of "
+           f"{st.get('partitions')} partitions", ""]
+    if cons.get("skipped"):
+        return out + [f"Skipped: {cons['skipped']}", ""]
+    fill = cons.get("prefill") or {}
+    if not fill.get("ok"):
+        return out + [f"Not measured: pre-filling the topic failed: "
+                      f"{fill.get('error')}", ""]
+    reps = result.get("plan", {}).get("repeats")
+    out.append(
+        f"{fill.get('messages')} messages pre-filled in "
+        f"{fill.get('seconds')} s before the consumer scenarios "
+        f"({fill.get('producer', 'producer')}, acks=1, keyless). Each consumer: its own process, a fresh "
+        "group id, `auto.offset.reset=earliest`, otherwise its client's "
+        "defaults; every message's value is read. Timed from the first "
+        f"message to the {st.get('count')}th or {st.get('seconds')} s after "
+        f"the first, whichever comes first; medians of {reps} repeats in "
+        "alternating order. CPU µs/msg: whole process (librdkafka's and "
+        "executor threads included) and the thread running the loop (the "
+        "calling thread for the sync and C consumers). Loop lag: a 1 ms "
+        "`asyncio.sleep` ticker's lateness, running alongside every asyncio "
+        "consumer.")
+    out.append("")
+    rows = []
+    for c, v in consumer_rows(result):
+        rate = _cmed(result, c, v, "rate")
+        ceil = _cmed(result, "native", consumer_shape(v), "rate")
+        rows.append([
+            CONSUMER_LABELS[(c, v)],
+            _fmt(rate, "rate"),
+            _fmt(_ratio(rate, ceil), "x") if c != "native" else "–",
+            _fmt(_cmed(result, c, v, "cpu_proc_us"), "us"),
+            _fmt(_cmed(result, c, v, "cpu_loop_us"), "us"),
+            _fmt(_cmed(result, c, v, "lag_p99_ms"), "ms"),
+            _fmt(_cmed(result, c, v, "lag_max_ms"), "ms"),
+            _fmt(_cmed(result, c, v, "msgs"), "int"),
+        ])
+    out += [_table(["consumer (median of repeats)", "msg/s",
+                    "÷ C ceiling, same shape", "CPU µs/msg, process",
+                    "CPU µs/msg, loop thread", "loop lag p99, ms",
+                    "loop lag max, ms", "messages timed"], rows), ""]
+    have = set(consumer_rows(result))
+    if ("aiokafka_c", "iter") in have or ("aiokafka_c", "batch") in have:
+        rrows = []
+        seen: list[tuple[str, str]] = []
+        for c, v in CONSUMERS:
+            if c == "aiokafka_c" or (c, v) not in have:
+                continue
+            mine = _cmed(result, "aiokafka_c", consumer_shape(v), "rate")
+            theirs = _cmed(result, c, v, "rate")
+            r = _ratio(mine, theirs)
+            if r is not None:
+                seen.append((c, v))
+                rrows.append([
+                    CONSUMER_LABELS[("aiokafka_c", consumer_shape(v))],
+                    CONSUMER_LABELS[(c, v)], _fmt(r, "x")])
+        if rrows:
+            out += ["aiokafka_c consumer throughput ÷ peer, same API shape "
+                    "(one message per call / a batch per call), same run:",
+                    "", _table(["aiokafka_c", "÷ peer", "ratio"], rrows), ""]
+    lat = [(c, v) for c, v in consumer_rows(result)
+           if _cmed(result, c, v, "lag_p99_ms") is not None]
+    if lat:
+        out += ["A ticker that is never late shows the loop stays "
+                "responsive while the consumer runs flat out; a p99 of "
+                "tens of ms means the consumer kept the loop busy without "
+                "yielding to it.", ""]
+    capped = [CONSUMER_LABELS[(r["client"], r["variant"])]
+              for r in result.get("runs", [])
+              if r.get("ok") and r.get("variant")
+              and any(m.get("capped_by") == "seconds"
+                      for m in r.get("measurements", []))]
+    if capped:
+        names = sorted(set(capped), key=capped.index)
+        out += ["Stopped by the time cap before the message cap (fewer "
+                "messages timed): " + ", ".join(names) + ".", ""]
+    notes = list(cons.get("notes") or [])
+    for n in notes:
+        out.append(f"- {n}")
+    if notes:
+        out.append("")
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -529,6 +655,49 @@ def write_charts(
             ax.legend(fontsize=8)
         fig.tight_layout()
         f = f"{name}_latency.png"
+        fig.savefig(out_dir / f, dpi=110)
+        plt.close(fig)
+        files.append(f)
+
+    # consumers: msg/s and CPU µs/msg per consumer
+    crows = consumer_rows(result)
+    if crows:
+        labels = [CONSUMER_LABELS[k].replace("`", "") for k in crows]
+        colors = [COLORS.get(c) for c, _ in crows]
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.5))
+        ys = [_cmed(result, c, v, "rate") or 0 for c, v in crows]
+        lo, hi = [], []
+        sid = result["consumer"]["setting"]["id"]
+        for (c, v), y in zip(crows, ys):
+            sp = _spread(result, sid, f"consume_{v}", c, "rate") or (y, y)
+            lo.append(y - sp[0])
+            hi.append(sp[1] - y)
+        xs = list(range(len(crows)))
+        ax1.bar(xs, ys, 0.7, color=colors, yerr=[lo, hi], capsize=2)
+        ax1.set_yscale("log")
+        ax1.set_ylabel("messages / s (log)")
+        ax1.set_title("Consumer throughput (median, min–max of repeats)")
+        for ax in (ax1, ax2):
+            ax.set_xticks(xs)
+            ax.set_xticklabels(labels, rotation=40, ha="right", fontsize=7)
+            ax.grid(axis="y", alpha=0.3, which="both")
+        proc = [_cmed(result, c, v, "cpu_proc_us") or 0 for c, v in crows]
+        loop = [_cmed(result, c, v, "cpu_loop_us") or 0 for c, v in crows]
+        ax2.bar([x - 0.2 for x in xs], proc, 0.4, color=colors,
+                label="process")
+        ax2.bar([x + 0.2 for x in xs], loop, 0.4, color=colors, alpha=0.45,
+                hatch="//", label="loop thread")
+        ax2.set_yscale("log")
+        ax2.set_ylabel("CPU µs / message (log)")
+        ax2.set_title("Consumer CPU per message")
+        from matplotlib.patches import Patch
+
+        ax2.legend(handles=[Patch(color="#888888", label="process"),
+                            Patch(facecolor="#888888", alpha=0.45,
+                                  hatch="//", label="loop thread")],
+                   fontsize=8)
+        fig.tight_layout()
+        f = f"{name}_consumer.png"
         fig.savefig(out_dir / f, dpi=110)
         plt.close(fig)
         files.append(f)

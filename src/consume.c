@@ -388,9 +388,10 @@ take(ConsumerObject *self, int kind, Py_ssize_t max, int arm, int *got)
         }
         /* Room again below half: the poll thread reads its fetch queue
          * again. */
-        int resume = f->gated && !f->ungate_sent &&
-                     f->ring.len <= f->max_msgs / 2 &&
-                     f->ring_bytes <= f->max_bytes / 2;
+        int resume = !f->ungate_sent && f->ring.len <= f->max_msgs / 2 &&
+                     f->ring_bytes <= f->max_bytes / 2 &&
+                     (f->gated || (f->fetchq != NULL &&
+                                   rd_kafka_queue_length(f->fetchq) > 0));
         if (resume) {
             f->ungate_sent = 1;
         }

@@ -320,14 +320,18 @@ consumer_item(DispatcherObject *d, PyObject *item)
 /* Stores the released positions now (before a revoke: so that a commit
  * in on_revoke includes them).  GIL held, any thread. */
 static void
-consumer_store_released(ConsumerObject *self)
+consumer_store_released(ConsumerObject *self, int release)
 {
     akc_fetch *f = self->fetch;
     if (!self->auto_store || self->core.rk == NULL) {
         return;
     }
     pthread_mutex_lock(&f->lock);
-    akc_consume_release_locked(self);
+    if (release) {
+        /* Closing: the user is done with what was handed out.  A revoke
+         * must not assume so (the message may still be processed). */
+        akc_consume_release_locked(self);
+    }
     rd_kafka_topic_partition_list_t *l = akc_fetch_take_store(f);
     pthread_mutex_unlock(&f->lock);
     if (l != NULL) {
@@ -365,7 +369,7 @@ consumer_rebalance_event(ConsumerObject *self, rd_kafka_event_t *ev)
         pthread_mutex_unlock(&self->fetch->lock);
     }
     if (assign != 1) {
-        consumer_store_released(self);
+        consumer_store_released(self, 0);
         /* Nothing of a revoked partition is handed out from now on. */
         akc_fetch *f = self->fetch;
         pthread_mutex_lock(&f->lock);
@@ -567,8 +571,13 @@ consumer_closing_step(PyObject *client)
     akc_core *core = &self->core;
     akc_fetch *f = self->fetch;
     int64_t now = akc_now_ms();
-    int expired = core->close_drain_deadline >= 0 &&
-                  now >= core->close_drain_deadline;
+    if (!self->close_started) {
+        self->close_started_ms = now;
+    }
+    int64_t soft = core->close_drain_deadline >= 0
+                       ? core->close_drain_deadline
+                       : self->close_started_ms + DEFAULT_CLOSE_MS;
+    int expired = now >= soft;
     if (!self->close_started) {
         self->close_started = 1;
         akc_consume_fail_waiters(self, "the consumer was closed");
@@ -583,7 +592,7 @@ consumer_closing_step(PyObject *client)
         if (a != NULL && cb != NULL && self->subscription != NULL &&
             PyList_GET_SIZE(self->subscription) > 0 && d->loop != NULL &&
             !d->loop_dead && self->rebalance == NULL) {
-            consumer_store_released(self);
+            consumer_store_released(self, 1);
             RebalanceObject *rb = PyObject_GC_New(RebalanceObject,
                                                   core->st->RebalanceType);
             if (rb != NULL) {
@@ -609,16 +618,16 @@ consumer_closing_step(PyObject *client)
         }
         return 0;
     }
-    if (self->rebalance != NULL && !expired) {
+    if (self->rebalance != NULL && !expired && !self->close_skip_rebalance) {
         return 0;
     }
-    if (self->rebalance != NULL) {
+    if (self->rebalance != NULL && !self->close_skip_rebalance) {
         akc_dispatcher_logf(core->dispatcher, AKC_LOG_WARNING,
                             "aiokafka_c: close() did not wait for a "
                             "rebalance callback still running: its timeout "
                             "passed");
     }
-    consumer_store_released(self);
+    consumer_store_released(self, 1);
     int64_t deadline = core->close_deadline >= 0 ? core->close_deadline
                                                  : now + DEFAULT_CLOSE_MS;
     pthread_mutex_lock(&f->lock);
@@ -1149,8 +1158,10 @@ consumer_seek(ConsumerObject *self, PyObject *partition)
         akc_tp *tp = akc_fetch_tp(f, PyUnicode_AsUTF8(tpo->topic),
                                   tpo->partition);
         if (tp != NULL) {
+            /* Nothing fetched before the seek is handed out after it; the
+             * poll thread drops it again at its barrier. */
+            akc_fetch_purge(f, tp);
             tp->handed = off >= 0 ? off : -1;
-            tp->dirty = 0;
         }
         pthread_mutex_unlock(&f->lock);
     }
@@ -1664,6 +1675,17 @@ consumer_close(ConsumerObject *self, PyObject *const *args, Py_ssize_t nargs,
     if (akc_timeout_ms(timeout ? timeout : Py_None, &ms) < 0) {
         return NULL;
     }
+    PyObject *in_cb = NULL;
+    if (PyContextVar_Get(self->core.st->in_consumer_callback, NULL,
+                         &in_cb) < 0) {
+        return NULL;
+    }
+    if (in_cb == Py_True) {
+        /* Called from a rebalance callback: the close must not wait for
+         * the callback that waits for it. */
+        self->close_skip_rebalance = 1;
+    }
+    Py_XDECREF(in_cb);
     return akc_core_close(&self->core, (PyObject *)self, ms);
 }
 
@@ -1882,8 +1904,8 @@ consumer_start(ConsumerObject *self, rd_kafka_conf_t *conf, size_t max_msgs,
             akc_raise(core->st, RD_KAFKA_RESP_ERR__STATE,
                       "not a group consumer: no consumer queue");
         }
-        akc_poller_free_unstarted(p); /* drops its share of f */
         akc_fetch_close(f);           /* its queue goes before the handle */
+        akc_poller_free_unstarted(p); /* drops its share of f */
         Py_BEGIN_ALLOW_THREADS
         if (queue != NULL) {
             rd_kafka_queue_destroy(queue);

@@ -22,6 +22,8 @@ typedef struct {
     int auto_store;            /* the user's enable.auto.offset.store */
     int rebalance_assigned;    /* the callback called assign itself */
     int close_started;
+    int close_skip_rebalance;  /* close() came from the callback */
+    int64_t close_started_ms;
     int sticky;                /* cooperative-sticky assignor */
     int streak;                /* anext calls served without a yield */
 } ConsumerObject;

@@ -510,7 +510,9 @@ refresh_assignment(akc_fetch *f, rd_kafka_t *rk,
             continue;
         }
         tp->assigned = 1;
-        if (!tp->forwarded && f->fetchq != NULL) {
+        /* Every time: librdkafka's assign stops and restarts a partition
+         * kept across it, and the stop drops our forwarding. */
+        if (f->fetchq != NULL) {
             rd_kafka_queue_t *pq = rd_kafka_queue_get_partition(
                 rk, tp->topic, tp->partition);
             if (pq != NULL) {
@@ -691,10 +693,10 @@ static int
 pull(akc_fetch *f)
 {
     int any = 0;
+    f->ungate_sent = 0;
     while (!f->closed && f->fetchq != NULL) {
         if (f->ring.len >= f->max_msgs || f->ring_bytes >= f->max_bytes) {
             f->gated = 1;
-            f->ungate_sent = 0;
             break;
         }
         rd_kafka_event_t *ev = rd_kafka_queue_poll(f->fetchq, 0);

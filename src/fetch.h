@@ -94,7 +94,7 @@ typedef struct akc_fetch {
      * rebalances and commit results still flow on the consumer queue. */
     rd_kafka_queue_t *fetchq;
     int gated;                    /* no room: fetchq is not read */
-    int ungate_sent;              /* the loop woke the thread for room */
+    int ungate_sent;              /* the loop woke the thread to pull */
     int want_wake;                /* a consume call waits for entries */
     int want_store;               /* released positions to store */
     int closed;                   /* no more entries (handle going) */

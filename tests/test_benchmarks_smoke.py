@@ -104,12 +104,14 @@ def test_every_available_client_measured(
 
     runs = result["runs"]
     assert all(r["ok"] for r in runs), [
-        (r["client"], r.get("error")) for r in runs if not r["ok"]
+        (r["client"], r.get("variant"), r.get("error"))
+        for r in runs if not r["ok"]
     ]
     sid = result["settings"][0]["id"]
     summary = result["summary"][sid]
     for client in available:
-        [run] = [r for r in runs if r["client"] == client]
+        [run] = [r for r in runs
+                 if r["client"] == client and "consume" not in r["groups"]]
         names = {m["name"] for m in run["measurements"]}
         if client == "asyncio_floor":  # no Kafka: awaited shapes only
             expected = {"gather_1", "gather_1000", "tasks_100"}
@@ -127,3 +129,64 @@ def test_every_available_client_measured(
             if m["kind"] == "latency":
                 assert m["p50_ms"] > 0 and m["p99_ms"] >= m["p50_ms"]
         assert result["clients"][client]["label"] in md
+
+
+def _has_consumer(module: str, name: str) -> bool:
+    proc = subprocess.run(
+        [sys.executable, "-c", f"from {module} import {name}"],
+        check=False, cwd=ROOT, capture_output=True, timeout=60,
+    )
+    return proc.returncode == 0
+
+
+def test_every_available_consumer_measured(
+    smoke_run: tuple[dict, str, Path],
+) -> None:
+    """Every consumer scenario (client x API shape) of every available
+    consumer produced numbers: msg/s, CPU per message, and for the asyncio
+    consumers the loop lag; the topic was pre-filled first."""
+    from benchmarks.plan import CONSUMER_LABELS, CONSUMERS
+
+    result, md, _ = smoke_run
+    cons = result["consumer"]
+    assert not cons.get("skipped"), cons
+    assert cons["prefill"]["ok"], cons["prefill"]
+    assert cons["prefill"]["messages"] >= cons["setting"]["count"] > 0
+    clients = result["clients"]
+    # the C ceiling is built by the harness, like the producer one
+    assert clients["native"]["consumer_available"], clients["native"]
+    if _importable("aiokafka_c") and _has_consumer("aiokafka_c",
+                                                   "AIOConsumer"):
+        assert clients["aiokafka_c"]["consumer_available"], (
+            clients["aiokafka_c"])
+    if _has_consumer("confluent_kafka.aio", "AIOConsumer"):
+        assert clients["confluent_aio"]["consumer_available"]
+    assert "## Consumer" in md
+    sid = cons["setting"]["id"]
+    measured = 0
+    for client, variant in CONSUMERS:
+        if not clients[client].get("consumer_available"):
+            continue
+        runs = [r for r in result["runs"] if r["client"] == client
+                and r.get("variant") == variant]
+        assert runs, (client, variant)
+        for run in runs:
+            assert run["ok"], (client, variant, run.get("error"),
+                               run.get("stderr_tail"))
+            [m] = run["measurements"]
+            assert m["name"] == f"consume_{variant}"
+            assert m["kind"] == "consume"
+            assert m["msgs"] > 0 and m["rate"] > 0, (client, variant, m)
+            assert m["received"] == m["msgs"] + 1
+            assert m["bytes"] >= m["received"] * cons["setting"][
+                "value_size"]
+            assert m["cpu_proc_us"] is not None, (client, variant, m)
+            assert m["cpu_loop_us"] is not None, (client, variant, m)
+            if client in ASYNC_CLIENTS:
+                assert m["ticks"] > 0 and m["lag_p99_ms"] is not None, (
+                    client, variant, m)
+        assert result["summary"][sid][f"consume_{variant}"][client][
+            "rate"]["median"] > 0
+        assert CONSUMER_LABELS[(client, variant)] in md
+        measured += 1
+    assert measured >= 8  # confluent sync + aio, aiokafka, C at least

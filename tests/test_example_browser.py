@@ -153,3 +153,52 @@ def test_page_posts_items_and_the_counters_move(
 
     browser.save_screenshot(str(tmp_path / "page.png"))
     assert app.stop() == 0, app.log()
+
+
+def feed_values(driver: Any) -> list[str]:
+    return [
+        str(e.text)
+        for e in driver.find_elements(By.CSS_SELECTOR, "#feed li .value")
+    ]
+
+
+def test_live_feed_shows_posted_items(
+    start_app: AppFactory, browser: Any, tmp_path: Path
+) -> None:
+    """The page's WebSocket feed: an item posted through the form appears
+    in the "Live feed" list, newest first."""
+    app: AppProcess = start_app({})
+    app.wait_healthy()
+    browser.get(app.url + "/")
+    wait_until(
+        browser,
+        "the feed to go live",
+        lambda d: text_of(d, "feed-status") == "live",
+        timeout=60,
+    )
+    wait_until(
+        browser,
+        "the page to be counted as a viewer",
+        lambda d: text_of(d, "feed-viewers") == "1",
+    )
+    assert feed_values(browser) == []
+
+    first = f"feed-{uuid.uuid4().hex[:8]}"
+    send(browser, "items1", first)
+    wait_until(
+        browser, "the item in the feed", lambda d: first in feed_values(d)
+    )
+    second = f"feed-{uuid.uuid4().hex[:8]}"
+    send(browser, "items2", second)
+    wait_until(
+        browser,
+        "the second item on top",
+        lambda d: feed_values(d)[:2] == [second, first],
+    )
+    wait_until(
+        browser,
+        "the fan-out counter",
+        lambda d: text_of(d, "feed-fanned-out") == "2",
+    )
+    browser.save_screenshot(str(tmp_path / "feed.png"))
+    assert app.stop() == 0, app.log()

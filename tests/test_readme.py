@@ -6,7 +6,10 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+from confluent_kafka import Producer
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.rst").read_text()
@@ -23,7 +26,7 @@ def python_blocks() -> list[str]:
 
 
 def test_usage_example_runs_against_the_broker(kafka_bootstrap: str) -> None:
-    [usage] = [b for b in python_blocks() if "AIOProducer" in b]
+    [usage] = [b for b in python_blocks() if "AIOProducer(" in b]
     code = usage.replace("127.0.0.1:9092", kafka_bootstrap)
     assert code != usage
     r = subprocess.run(
@@ -46,3 +49,30 @@ def test_the_two_commands_are_what_ci_runs() -> None:
     assert commands == ["bash scripts/run.sh", "bash scripts/test.sh"]
     ci = (ROOT / ".ci" / "run").read_text()
     assert "bash scripts/test.sh\n" in ci
+
+
+def test_consumer_example_runs_against_the_broker(
+    kafka_bootstrap: str, new_topic: Callable[..., str]
+) -> None:
+    [example] = [b for b in python_blocks() if "AIOConsumer(" in b]
+    topic = new_topic(partitions=2)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    for i in range(600):
+        producer.produce(topic, b"%d" % i, partition=i % 2)
+    assert producer.flush(30) == 0
+    code = example.replace("127.0.0.1:9092", kafka_bootstrap).replace(
+        '"items"', repr(topic)
+    ).replace('"readme"', repr("readme-" + topic))
+    assert code.count(topic) == 2  # the topic and the group id
+    r = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    got, committed = map(int, r.stdout.split())
+    assert 10 < got <= 600
+    assert committed == 2  # both partitions had something to commit

@@ -2,8 +2,9 @@
 
 Serves ``aiokafka_c.example.app:app`` with uvicorn. SIGTERM or SIGINT
 (Ctrl-C) stops it gracefully: no new connections, in-flight requests get
-``--graceful-timeout`` seconds, the producer flushes (``APP_FLUSH_TIMEOUT_S``,
-default 10 s) and closes, and the process exits 0.
+``--graceful-timeout`` seconds, live-feed viewers are let go, the feed's
+consumer closes, the producer flushes (``APP_FLUSH_TIMEOUT_S``, default
+10 s) and closes, and the process exits 0.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ def _parser() -> argparse.ArgumentParser:
             "mock cluster. Environment: KAFKA_BOOTSTRAP_SERVERS, "
             "KAFKA_TOPIC (default items), KAFKA_CONFIG_<PROPERTY> for any "
             "librdkafka property (KAFKA_CONFIG_LINGER_MS=1 sets linger.ms), "
-            "APP_FLUSH_TIMEOUT_S (default 10)."
+            "APP_FLUSH_TIMEOUT_S (default 10), APP_FEED_ENABLED (default 1: "
+            "a consumer streams the topic's items to /ws/items), "
+            "APP_FEED_QUEUE_SIZE (default 100 items per viewer)."
         ),
     )
     parser.add_argument(

@@ -12,7 +12,9 @@ produce ``name`` to Kafka:
 - ``/items4`` fire-and-forget (failures are logged by the library);
 - ``/items5`` produces nothing: the baseline.
 
-``GET /stats`` and ``GET /healthz`` report on it, ``GET /`` is a live page.
+``GET /stats`` and ``GET /healthz`` report on it, ``GET /`` is a live page,
+and ``/ws/items`` is a WebSocket streaming every item the app's consumer
+reads from the topic (see ``feed.py``).
 Run it with ``python -m aiokafka_c.example`` or
 ``uvicorn aiokafka_c.example.app:app``; see ``settings.py`` for the
 environment variables.
@@ -30,7 +32,7 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request, WebSocket
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -40,6 +42,7 @@ from starlette.types import Message as ASGIMessage
 
 from aiokafka_c import AIOProducer, KafkaError, KafkaException, Message
 
+from .feed import FeedHub, LiveFeed, serve_viewer
 from .metrics import (
     ClusterHealth,
     Counters,
@@ -60,6 +63,10 @@ MAX_BODY_BYTES = 256 * 1024
 ``MAX_NAME_BYTES`` even when JSON escapes inflate it."""
 
 ENDPOINTS = ("items1", "items2", "items3", "items4", "items5")
+
+# The feed's consumer closes before the producer flushes, within this or
+# the flush timeout, whichever is shorter.
+FEED_CLOSE_TIMEOUT_S = 5.0
 
 # Delivery errors that mean "the cluster cannot be reached right now" and
 # get a 503; any other delivery error is a 500.
@@ -212,8 +219,9 @@ class BodySizeLimit:
 
 
 class ExampleState:
-    """The app's moving parts. The producer exists between lifespan startup
-    and shutdown; everything else lives as long as the app."""
+    """The app's moving parts. The producer and the live feed exist between
+    lifespan startup and shutdown; everything else lives as long as the
+    app."""
 
     def __init__(self, settings: Settings | None) -> None:
         self._settings = settings
@@ -228,6 +236,8 @@ class ExampleState:
         self.latency = LatencyWindow()
         self.delivery_latency = LatencyWindow()
         self.health = ClusterHealth(0.0)
+        self.feed: LiveFeed | None = None
+        self._stats_seen: asyncio.Event | None = None
 
     @property
     def settings(self) -> Settings:
@@ -244,8 +254,9 @@ class ExampleState:
 
     @asynccontextmanager
     async def run(self) -> AsyncIterator[None]:
-        """Create the producer, yield while the app serves, then flush
-        (bounded by ``settings.flush_timeout``) and close it."""
+        """Create the producer, then start the live feed; yield while the
+        app serves; then stop the feed, flush the producer (bounded by
+        ``settings.flush_timeout``) and close it."""
         _ensure_log_handler()
         if self._settings is None:
             self._settings = Settings.from_env()
@@ -253,19 +264,63 @@ class ExampleState:
         self.health = ClusterHealth(settings.stats_interval_s())
         config: dict[str, Any] = dict(settings.producer_config())
         config["error_cb"] = self._on_error
-        config["stats_cb"] = self.health.on_stats
+        config["stats_cb"] = self._on_stats
         config["throttle_cb"] = self.health.on_throttle
         # Bind to the serving loop now, not at the first produce: statistics
         # and error events must flow before any request arrives.
         loop = asyncio.get_running_loop()
+        self._stats_seen = asyncio.Event()
         self._producer = producer = AIOProducer(config, loop=loop)
         log.info(
             "aiokafka_c example [%d]: %s", os.getpid(), settings.describe()
         )
         try:
+            if settings.feed_enabled:
+                self.feed = LiveFeed(
+                    settings.feed_config(),
+                    settings.topic,
+                    FeedHub(settings.feed_queue_size),
+                    self._cluster_address,
+                )
+                self.feed.start()
             yield
         finally:
-            await self._shutdown(producer, settings.flush_timeout)
+            try:
+                if self.feed is not None:
+                    budget = min(FEED_CLOSE_TIMEOUT_S, settings.flush_timeout)
+                    await self.feed.stop(budget)
+            finally:
+                await self._shutdown(producer, settings.flush_timeout)
+
+    async def _cluster_address(self) -> str:
+        """``bootstrap.servers`` for the feed's consumer. The embedded mock
+        cluster runs inside the producer; its address is in the producer's
+        statistics, so this waits for the first report."""
+        settings = self.settings
+        if settings.bootstrap_servers:
+            return settings.bootstrap_servers
+        if settings.stats_interval_s() <= 0:
+            raise RuntimeError(
+                "the feed finds the embedded cluster through the producer's "
+                "statistics, and statistics.interval.ms is 0"
+            )
+        assert self._stats_seen is not None
+        while True:
+            await self._stats_seen.wait()
+            self._stats_seen.clear()
+            summary = self.health.summary or {}
+            names = {
+                str(b["nodename"])
+                for b in summary.get("brokers", [])
+                if b.get("nodename")
+            }
+            if names:
+                return ",".join(sorted(names))
+
+    def _on_stats(self, json_str: str) -> None:
+        self.health.on_stats(json_str)
+        if self._stats_seen is not None:
+            self._stats_seen.set()
 
     async def _shutdown(self, producer: AIOProducer, budget: float) -> None:
         queued = len(producer)
@@ -315,6 +370,9 @@ class ExampleState:
             "latency_ms": self.latency.snapshot(),
             "delivery_latency_ms": self.delivery_latency.snapshot(recent=0),
             "in_flight": len(producer) if producer is not None else None,
+            "feed": self.feed.snapshot()
+            if self.feed is not None
+            else {"state": "off", "detail": "APP_FEED_ENABLED=0"},
             "health": {"ok": healthy, "reason": reason},
             "librdkafka": self._librdkafka_summary(),
         }
@@ -517,6 +575,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "brokers_up": state.health.brokers_up(),
         }
         return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.websocket("/ws/items")
+    async def ws_items(websocket: WebSocket) -> None:
+        """The live feed: each item the app's consumer reads from the topic
+        from now on, as one JSON text message (topic, partition, offset,
+        key, value, timestamp, timestamp_type)."""
+        feed = state.feed
+        if feed is None:
+            await websocket.close(1008, "the live feed is off")
+            return
+        await serve_viewer(websocket, feed.hub)
 
     @app.get("/", response_class=HTMLResponse)
     async def index() -> HTMLResponse:

@@ -97,6 +97,7 @@ def summarize_stats(raw: Mapping[str, Any]) -> dict[str, Any]:
         brokers.append(
             {
                 "name": broker.get("name"),
+                "nodename": broker.get("nodename"),
                 "nodeid": broker.get("nodeid"),
                 "state": broker.get("state"),
                 "rtt_p50_ms": _us_to_ms(rtt.get("p50")),
