@@ -236,3 +236,14 @@ error:
     akc_callbacks_clear(cbs);
     return NULL;
 }
+
+int64_t
+akc_conf_get_int(rd_kafka_conf_t *conf, const char *name, int64_t dflt)
+{
+    char buf[64];
+    size_t size = sizeof(buf);
+    if (rd_kafka_conf_get(conf, name, buf, &size) != RD_KAFKA_CONF_OK) {
+        return dflt;
+    }
+    return strtoll(buf, NULL, 10);
+}

@@ -26,4 +26,8 @@ rd_kafka_conf_t *akc_conf_build(akc_state *st, PyObject *config,
 
 void akc_callbacks_clear(akc_callbacks *cbs);
 
+/* An integer property of a built conf, or dflt if it has none. */
+int64_t akc_conf_get_int(rd_kafka_conf_t *conf, const char *name,
+                         int64_t dflt);
+
 #endif

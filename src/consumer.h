@@ -30,4 +30,53 @@ typedef struct {
 
 int akc_consumer_setup_types(PyObject *module, akc_state *st);
 
+/* rebalance.c */
+int akc_rebalance_setup_types(PyObject *module, akc_state *st);
+/* Hands a rebalance to the loop: cb(consumer, parts) runs there, then
+ * the answer c (taken on success; may be NULL) is queued.  closing: the
+ * revoke of close(), which becomes self->rebalance.  Returns 0 or -1
+ * with an exception (c is then still the caller's). */
+int akc_rebalance_push(ConsumerObject *self, PyObject *cb,
+                       const rd_kafka_topic_partition_list_t *parts,
+                       akc_cmd *c, int closing);
+void akc_consumer_queue(ConsumerObject *self, akc_cmd *c);
+void akc_consumer_item(DispatcherObject *d, PyObject *item);
+void akc_consumer_store_released(ConsumerObject *self, int release);
+void akc_consumer_on_events(PyObject *client, rd_kafka_event_t **evs,
+                            size_t n);
+void akc_consumer_answer_cmds(ConsumerObject *self);
+
+/* consumer_calls.c and consumer_jobs.c: methods (see the method table). */
+#define AKC_METH(name) PyObject *akc_consumer_##name
+#define AKC_FAST(name)                                                     \
+    AKC_METH(name)(ConsumerObject * self, PyObject *const *args,           \
+                   Py_ssize_t nargs, PyObject *kwnames)
+AKC_FAST(subscribe);
+AKC_FAST(commit);
+AKC_FAST(store_offsets);
+AKC_FAST(committed);
+AKC_FAST(offsets_for_times);
+AKC_FAST(get_watermark_offsets);
+AKC_FAST(list_topics);
+AKC_FAST(close);
+AKC_METH(unsubscribe)(ConsumerObject *self, PyObject *ignored);
+AKC_METH(unassign)(ConsumerObject *self, PyObject *ignored);
+AKC_METH(assignment)(ConsumerObject *self, PyObject *ignored);
+AKC_METH(subscription)(ConsumerObject *self, PyObject *ignored);
+AKC_METH(memberid)(ConsumerObject *self, PyObject *ignored);
+AKC_METH(paused)(ConsumerObject *self, PyObject *ignored);
+AKC_METH(group_metadata)(ConsumerObject *self, PyObject *ignored);
+AKC_METH(aenter)(ConsumerObject *self, PyObject *ignored);
+AKC_METH(assign)(ConsumerObject *self, PyObject *parts);
+AKC_METH(incremental_assign)(ConsumerObject *self, PyObject *parts);
+AKC_METH(incremental_unassign)(ConsumerObject *self, PyObject *parts);
+AKC_METH(pause)(ConsumerObject *self, PyObject *parts);
+AKC_METH(resume)(ConsumerObject *self, PyObject *parts);
+AKC_METH(seek)(ConsumerObject *self, PyObject *partition);
+AKC_METH(position)(ConsumerObject *self, PyObject *parts);
+AKC_METH(aexit)(ConsumerObject *self, PyObject *const *args,
+                Py_ssize_t nargs);
+#undef AKC_FAST
+#undef AKC_METH
+
 #endif

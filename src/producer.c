@@ -410,17 +410,6 @@ producer_bool(ProducerObject *self)
 
 /* ---- construction ------------------------------------------------- */
 
-static int64_t
-conf_get_int(rd_kafka_conf_t *conf, const char *name, int64_t dflt)
-{
-    char buf[64];
-    size_t size = sizeof(buf);
-    if (rd_kafka_conf_get(conf, name, buf, &size) != RD_KAFKA_CONF_OK) {
-        return dflt;
-    }
-    return strtoll(buf, NULL, 10);
-}
-
 /* Turns on enable.idempotence unless the user set it or chose acks other
  * than all (idempotence needs acks=all).  Returns 1 if it did.
  *
@@ -435,7 +424,7 @@ producer_auto_idempotence(rd_kafka_conf_t *conf, const akc_callbacks *cbs)
     if (cbs->idempotence_set) {
         return 0;
     }
-    if (cbs->acks_set && conf_get_int(conf, "acks", -1) != -1) {
+    if (cbs->acks_set && akc_conf_get_int(conf, "acks", -1) != -1) {
         return 0;
     }
     char errstr[256];
@@ -536,12 +525,12 @@ producer_prepare(ProducerObject *self, PyObject *config, PyObject *loop,
         Py_CLEAR(core->dispatcher);
         return NULL;
     }
-    self->message_timeout_ms = conf_get_int(conf, "message.timeout.ms",
+    self->message_timeout_ms = akc_conf_get_int(conf, "message.timeout.ms",
                                             300000);
     if (self->message_timeout_ms <= 0) {
         self->message_timeout_ms = INT32_MAX; /* 0 means "forever" */
     }
-    self->ovf_max = (Py_ssize_t)conf_get_int(
+    self->ovf_max = (Py_ssize_t)akc_conf_get_int(
         conf, "queue.buffering.max.messages", 100000);
     return conf;
 }
