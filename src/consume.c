@@ -10,6 +10,8 @@ enum { W_POLL = 0, W_CONSUME = 1, W_ANEXT = 2 };
 /* `async for` hands out this many ready messages in a row, then yields
  * to the loop once, so a consumer that never waits cannot starve it. */
 #define ANEXT_STREAK 64
+/* How often a consume call stores what the user finished. */
+#define STORE_EVERY_MS 20
 /* consume() pops at most this many entries per fetch-lock hold. */
 #define POP_CHUNK 256
 
@@ -669,9 +671,24 @@ consume_enter(ConsumerObject *self, const char *method)
         return -1;
     }
     akc_fetch *f = self->fetch;
+    rd_kafka_topic_partition_list_t *store = NULL;
     pthread_mutex_lock(&f->lock);
     akc_consume_release_locked(self);
+    if (f->want_store) {
+        /* Stored here, at most every STORE_EVERY_MS, not only by the poll
+         * thread, which may sit in a long wait while the ring feeds us:
+         * auto-commit must see what the user finished. */
+        int64_t now = akc_now_ms();
+        if (now - self->last_store_ms >= STORE_EVERY_MS) {
+            store = akc_fetch_take_store(f);
+            self->last_store_ms = now;
+        }
+    }
     pthread_mutex_unlock(&f->lock);
+    if (store != NULL) {
+        rd_kafka_offsets_store(core->rk, store);
+        rd_kafka_topic_partition_list_destroy(store);
+    }
     return 0;
 }
 

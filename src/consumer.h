@@ -19,6 +19,7 @@ typedef struct {
     akc_tp **dirty;            /* handed out since the last release */
     size_t ndirty, capdirty;
     long long commit_seq;
+    int64_t last_store_ms;     /* last store by a consume call */
     int auto_store;            /* the user's enable.auto.offset.store */
     int rebalance_assigned;    /* the callback called assign itself */
     int close_started;
