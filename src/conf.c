@@ -87,8 +87,8 @@ conf_value_str(const char *name, PyObject *value)
 }
 
 /* A new list of (key, value) pairs of config, or NULL with TypeError. */
-static PyObject *
-conf_items(PyObject *config)
+PyObject *
+akc_conf_items(PyObject *config)
 {
     if (PyDict_Check(config)) {
         return PyDict_Items(config);
@@ -209,7 +209,7 @@ rd_kafka_conf_t *
 akc_conf_build(akc_state *st, PyObject *config, akc_callbacks *cbs)
 {
     memset(cbs, 0, sizeof(*cbs));
-    PyObject *items = conf_items(config);
+    PyObject *items = akc_conf_items(config);
     if (items == NULL) {
         return NULL;
     }

@@ -26,6 +26,10 @@ rd_kafka_conf_t *akc_conf_build(akc_state *st, PyObject *config,
 
 void akc_callbacks_clear(akc_callbacks *cbs);
 
+/* A new list of the (key, value) pairs of a config mapping, or NULL with
+ * TypeError naming what config was instead. */
+PyObject *akc_conf_items(PyObject *config);
+
 /* An integer property of a built conf, or dflt if it has none. */
 int64_t akc_conf_get_int(rd_kafka_conf_t *conf, const char *name,
                          int64_t dflt);

@@ -7,9 +7,10 @@
 
 enum { W_POLL = 0, W_CONSUME = 1, W_ANEXT = 2 };
 
-/* `async for` hands out this many ready messages in a row, then yields
- * to the loop once, so a consumer that never waits cannot starve it. */
-#define ANEXT_STREAK 64
+/* After this many ready messages handed out in a row (by `async for`,
+ * poll() or consume()), the next call yields to the loop once before it
+ * takes more, so a consumer that never waits cannot starve the loop. */
+#define STREAK_MAX 64
 /* How often a consume call stores what the user finished. */
 #define STORE_EVERY_MS 20
 /* consume() pops at most this many entries per fetch-lock hold. */
@@ -22,9 +23,14 @@ enum { R_VALUE, R_YIELD, R_POP, R_DELEGATE, R_DONE };
 typedef struct {
     PyObject_HEAD
     PyObject *value;    /* R_VALUE: the result, or an exception to raise */
-    PyObject *consumer; /* R_YIELD/R_POP: pop after the yield */
+    PyObject *consumer; /* R_YIELD/R_POP: take after the yield */
     PyObject *inner;    /* R_DELEGATE: the waiting future's iterator */
     int mode;
+    /* R_YIELD/R_POP: the call to finish after the yield */
+    int kind;
+    int ms;
+    Py_ssize_t max;
+    const char *method;
 } ReadyObject;
 
 static PyObject *
@@ -38,6 +44,10 @@ ready_new(akc_state *st, PyObject *value, int mode, PyObject *consumer)
     r->consumer = Py_XNewRef(consumer);
     r->inner = NULL;
     r->mode = mode;
+    r->kind = W_ANEXT;
+    r->ms = -1;
+    r->max = 1;
+    r->method = "__anext__";
     PyObject_GC_Track(r);
     return (PyObject *)r;
 }
@@ -91,7 +101,8 @@ finish_with(PyObject *v)
     return NULL;
 }
 
-static PyObject *anext_take(ConsumerObject *self, PyObject **fut);
+static PyObject *take_or_wait(ConsumerObject *self, int kind, Py_ssize_t max,
+                              int ms, const char *method, PyObject **fut);
 
 static PyObject *
 ready_next(ReadyObject *self)
@@ -110,7 +121,9 @@ ready_next(ReadyObject *self)
         Py_RETURN_NONE; /* a bare yield: the task runs again next round */
     case R_POP: {
         PyObject *fut = NULL;
-        PyObject *v = anext_take((ConsumerObject *)self->consumer, &fut);
+        PyObject *v = take_or_wait((ConsumerObject *)self->consumer,
+                                   self->kind, self->max, self->ms,
+                                   self->method, &fut);
         Py_CLEAR(self->consumer);
         if (v != NULL || fut == NULL) {
             self->mode = R_DONE;
@@ -566,6 +579,8 @@ akc_consume_serve(ConsumerObject *self)
         if (res == NULL) {
             res = akc_err_take();
         }
+        /* The awaiting task gets these without a yield of its own. */
+        self->streak += got;
         cancel_timer(w);
         PySequence_DelItem(ws, 0);
         if (res != NULL && akc_dispatcher_resolve(self->core.dispatcher, fut,
@@ -712,6 +727,71 @@ consume_fatal(ConsumerObject *self)
     return 1;
 }
 
+/* What a consume call returns: a list, a message, None, or an exception
+ * instance to raise (the end of `async for` included); or NULL with *fut
+ * set to the future to wait on, or with an exception set. */
+static PyObject *
+take_or_wait(ConsumerObject *self, int kind, Py_ssize_t max, int ms,
+             const char *method, PyObject **fut)
+{
+    *fut = NULL;
+    akc_core *core = &self->core;
+    if (kind == W_ANEXT && core->state != AKC_OPEN) {
+        return PyObject_CallNoArgs(PyExc_StopAsyncIteration);
+    }
+    if (kind != W_ANEXT && akc_core_check_open(core, method) < 0) {
+        return NULL; /* closed during a yield */
+    }
+    int got;
+    PyObject *res = take(self, kind, max, 0, &got);
+    if (res != NULL) {
+        self->streak += got;
+        return res;
+    }
+    if (PyErr_Occurred() || consume_fatal(self)) {
+        return NULL;
+    }
+    if (ms == 0) {
+        return kind == W_CONSUME ? PyList_New(0) : Py_NewRef(Py_None);
+    }
+    *fut = wait_for(self, kind, max, ms);
+    if (*fut != NULL) {
+        self->streak = 0; /* the caller suspends: the loop runs */
+        /* Entries may have come in meanwhile, before the wake-up was
+         * armed: look again now that it is. */
+        akc_consume_serve(self);
+    }
+    return NULL;
+}
+
+/* A consume call past its checks: yields first after a long streak. */
+static PyObject *
+take_or_yield(ConsumerObject *self, int kind, Py_ssize_t max, int ms,
+              const char *method)
+{
+    akc_state *st = self->core.st;
+    if (self->streak >= STREAK_MAX) {
+        self->streak = 0;
+        ReadyObject *r = (ReadyObject *)ready_new(st, NULL, R_YIELD,
+                                                  (PyObject *)self);
+        if (r != NULL) {
+            r->kind = kind;
+            r->max = max;
+            r->ms = ms;
+            r->method = method;
+        }
+        return (PyObject *)r;
+    }
+    PyObject *fut = NULL;
+    PyObject *v = take_or_wait(self, kind, max, ms, method, &fut);
+    if (v == NULL) {
+        return fut; /* or NULL with the error */
+    }
+    PyObject *r = ready_new(st, v, R_VALUE, NULL);
+    Py_DECREF(v);
+    return r;
+}
+
 static PyObject *
 consume_call(ConsumerObject *self, const char *method, int kind,
              Py_ssize_t max, PyObject *timeout)
@@ -721,32 +801,7 @@ consume_call(ConsumerObject *self, const char *method, int kind,
         consume_enter(self, method) < 0) {
         return NULL;
     }
-    int got;
-    PyObject *res = take(self, kind, max, 0, &got);
-    if (res == NULL && PyErr_Occurred()) {
-        return NULL;
-    }
-    if (res == NULL && consume_fatal(self)) {
-        return NULL;
-    }
-    if (res == NULL && ms == 0) {
-        res = kind == W_CONSUME ? PyList_New(0) : Py_NewRef(Py_None);
-        if (res == NULL) {
-            return NULL;
-        }
-    }
-    if (res != NULL) {
-        PyObject *r = ready_new(self->core.st, res, R_VALUE, NULL);
-        Py_DECREF(res);
-        return r;
-    }
-    PyObject *fut = wait_for(self, kind, max, ms);
-    if (fut != NULL) {
-        /* Entries may have come in meanwhile, before the wake-up was
-         * armed: look again now that it is. */
-        akc_consume_serve(self);
-    }
-    return fut;
+    return take_or_yield(self, kind, max, ms, method);
 }
 
 PyObject *
@@ -802,28 +857,6 @@ akc_consumer_aiter(PyObject *self)
     return Py_NewRef(self);
 }
 
-/* The message for `async for`, or the exception to raise, or NULL with
- * *fut set to wait on (or with an exception). */
-static PyObject *
-anext_take(ConsumerObject *self, PyObject **fut)
-{
-    *fut = NULL;
-    akc_core *core = &self->core;
-    if (core->state != AKC_OPEN) {
-        return PyObject_CallNoArgs(PyExc_StopAsyncIteration);
-    }
-    int got;
-    PyObject *res = take(self, W_ANEXT, 1, 0, &got);
-    if (res != NULL || PyErr_Occurred() || consume_fatal(self)) {
-        return res;
-    }
-    *fut = wait_for(self, W_ANEXT, 1, -1);
-    if (*fut != NULL) {
-        akc_consume_serve(self);
-    }
-    return NULL;
-}
-
 PyObject *
 akc_consumer_anext(PyObject *op)
 {
@@ -839,19 +872,7 @@ akc_consumer_anext(PyObject *op)
     if (consume_enter(self, "__anext__") < 0) {
         return NULL;
     }
-    if (++self->streak >= ANEXT_STREAK) {
-        self->streak = 0;
-        return ready_new(st, NULL, R_YIELD, op);
-    }
-    PyObject *fut = NULL;
-    PyObject *v = anext_take(self, &fut);
-    if (v != NULL) {
-        PyObject *r = ready_new(st, v, R_VALUE, NULL);
-        Py_DECREF(v);
-        return r;
-    }
-    self->streak = 0;
-    return fut;
+    return take_or_yield(self, W_ANEXT, 1, -1, "__anext__");
 }
 
 int

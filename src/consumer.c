@@ -303,13 +303,7 @@ static PyObject *
 split_config(PyObject *config, PyObject **on_commit, long long *max_msgs,
              long long *max_bytes)
 {
-    if (!PyMapping_Check(config) || PyUnicode_Check(config)) {
-        PyErr_Format(PyExc_TypeError,
-                     "AIOConsumer(): config must be a mapping, not %.100s",
-                     Py_TYPE(config)->tp_name);
-        return NULL;
-    }
-    PyObject *items = PyMapping_Items(config);
+    PyObject *items = akc_conf_items(config);
     PyObject *d = items ? PyDict_New() : NULL;
     if (d == NULL) {
         Py_XDECREF(items);

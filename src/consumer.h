@@ -26,7 +26,7 @@ typedef struct {
     int close_skip_rebalance;  /* close() came from the callback */
     int64_t close_started_ms;
     int sticky;                /* cooperative-sticky assignor */
-    int streak;                /* anext calls served without a yield */
+    Py_ssize_t streak;         /* ready messages handed out since a yield */
 } ConsumerObject;
 
 int akc_consumer_setup_types(PyObject *module, akc_state *st);

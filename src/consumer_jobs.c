@@ -254,6 +254,10 @@ akc_consumer_get_watermark_offsets(ConsumerObject *self, PyObject *const *args,
         return NULL;
     }
     if (cached) {
+        int unused_ms; /* not waited for, but checked like the others */
+        if (akc_timeout_ms(a[1] ? a[1] : Py_None, &unused_ms) < 0) {
+            return NULL;
+        }
         if (akc_core_check_open(core, "get_watermark_offsets") < 0 ||
             akc_core_check_loop(core, "get_watermark_offsets") < 0) {
             return NULL;
