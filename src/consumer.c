@@ -37,6 +37,9 @@ static const char *const own_keys[] = {
 #define DEFAULT_MAX_BUFFER_BYTES (16 << 20)
 /* Leaving the group on close() with timeout=None. */
 #define DEFAULT_CLOSE_MS 30000
+/* How long any end of a consumer waits for rd_kafka_destroy() past its
+ * deadline before the destroy finishes on its own thread. */
+#define DESTROY_GRACE_MS 1000
 
 /* ---- lifecycle hooks ------------------------------------------------- */
 
@@ -192,7 +195,7 @@ consumer_teardown(akc_poller *p)
  * its group by now (or never finished joining); it is left behind
  * instead of freed. */
 static int
-consumer_before_destroy(akc_poller *p)
+consumer_before_destroy(akc_poller *p, int64_t *destroy_by)
 {
     akc_fetch *f = p->ctx;
     int busy = f->worker != NULL &&
@@ -201,6 +204,12 @@ consumer_before_destroy(akc_poller *p)
     pthread_mutex_lock(&f->lock);
     int hazard = f->sticky_hazard;
     busy |= f->worker_busy;
+    /* The destroy itself may wait for the group's requests to a broker
+     * that is gone: a close keeps to its deadline, any other end waits
+     * a moment for it at most. */
+    int64_t floor = akc_now_ms() + DESTROY_GRACE_MS;
+    *destroy_by = f->graceful && f->close_deadline > floor ? f->close_deadline
+                                                          : floor;
     pthread_mutex_unlock(&f->lock);
     /* A worker still inside a call uses the handle: it stays too. */
     return busy || (hazard && rd_kafka_version() < 0x020300ff);
@@ -248,6 +257,13 @@ static void
 consumer_release(PyObject *client, const char *why, int quiet)
 {
     ConsumerObject *self = (ConsumerObject *)client;
+    if (quiet && why != NULL) {
+        /* The interpreter exits with the consumer open: never silently. */
+        akc_dispatcher_logf(self->core.dispatcher, AKC_LOG_WARNING,
+                            "aiokafka_c: exiting with an AIOConsumer that was "
+                            "not closed: no final commit and no LeaveGroup "
+                            "(await close() before exit)");
+    }
     if (!quiet) {
         akc_consumer_answer_cmds(self);
     }

@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Longest idle wait on the queue.  Anything that needs the thread sooner
@@ -378,6 +379,112 @@ poller_unlink(akc_poller *p)
     p->prev = p->next = NULL;
 }
 
+/* rd_kafka_destroy() on a thread of its own, waited for until a
+ * deadline.  librdkafka 2.0.2's destroy joins its main thread, which
+ * waits for the group's outstanding requests to time out: with the
+ * coordinator gone that is the session timeout (45 s by default), which
+ * no close(timeout) may wait for.  Past the deadline the destroy goes on
+ * alone; it touches nothing of ours (no callbacks are set but the
+ * throttle callback, which only a producer has, and our queue and fetch
+ * queue are gone by then). */
+typedef struct {
+    rd_kafka_t *rk;
+    int flags;
+    int done;
+    int refs; /* the waiter's and the destroying thread's */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+} reaper;
+
+static void
+reaper_unref(reaper *r)
+{
+    pthread_mutex_lock(&r->lock);
+    int last = --r->refs == 0;
+    pthread_mutex_unlock(&r->lock);
+    if (last) {
+        pthread_cond_destroy(&r->cond);
+        pthread_mutex_destroy(&r->lock);
+        free(r);
+    }
+}
+
+static void *
+reaper_main(void *arg)
+{
+    reaper *r = arg;
+    rd_kafka_destroy_flags(r->rk, r->flags);
+    pthread_mutex_lock(&r->lock);
+    r->done = 1;
+    pthread_cond_signal(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+    reaper_unref(r);
+    return NULL;
+}
+
+/* Returns 1 if the handle was destroyed by the deadline. */
+static int
+destroy_within(rd_kafka_t *rk, int flags, int64_t deadline)
+{
+    reaper *r = calloc(1, sizeof(*r));
+    if (r == NULL || pthread_mutex_init(&r->lock, NULL) != 0) {
+        free(r);
+        rd_kafka_destroy_flags(rk, flags);
+        return 1;
+    }
+    pthread_condattr_t cattr;
+    int cond_ok = pthread_condattr_init(&cattr) == 0;
+    if (cond_ok) {
+        /* akc_now_ms() is CLOCK_MONOTONIC: so is the wait. */
+        cond_ok = pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC) == 0 &&
+                  pthread_cond_init(&r->cond, &cattr) == 0;
+        pthread_condattr_destroy(&cattr);
+    }
+    if (!cond_ok) {
+        pthread_mutex_destroy(&r->lock);
+        free(r);
+        rd_kafka_destroy_flags(rk, flags);
+        return 1;
+    }
+    r->rk = rk;
+    r->flags = flags;
+    r->refs = 2;
+    pthread_t t;
+    pthread_attr_t attr;
+    int started = pthread_attr_init(&attr) == 0;
+    if (started) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        started = pthread_create(&t, &attr, reaper_main, r) == 0;
+        pthread_attr_destroy(&attr);
+    }
+    if (!started) {
+        r->refs = 1;
+        reaper_unref(r);
+        rd_kafka_destroy_flags(rk, flags);
+        return 1;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t left = deadline - akc_now_ms();
+    left = left < 0 ? 0 : left;
+    ts.tv_sec += (time_t)(left / 1000);
+    ts.tv_nsec += (long)(left % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&r->lock);
+    while (!r->done) {
+        if (pthread_cond_timedwait(&r->cond, &r->lock, &ts) != 0) {
+            break;
+        }
+    }
+    int done = r->done;
+    pthread_mutex_unlock(&r->lock);
+    reaper_unref(r);
+    return done;
+}
+
 /* Destroys the librdkafka handle and the queue.  No GIL needed, and none
  * should be held by the caller's thread if it can be avoided:
  * rd_kafka_destroy() joins librdkafka's threads. */
@@ -385,8 +492,9 @@ static void
 poller_destroy_handle(akc_poller *p)
 {
     int leave = 0;
+    int64_t destroy_by = -1;
     if (p->ops != NULL && p->ops->before_destroy != NULL && p->rk != NULL) {
-        leave = p->ops->before_destroy(p);
+        leave = p->ops->before_destroy(p, &destroy_by);
     }
     pthread_mutex_lock(&p->qlock);
     if (p->queue != NULL) {
@@ -407,8 +515,13 @@ poller_destroy_handle(akc_poller *p)
         else if (rd_kafka_type(p->rk) == RD_KAFKA_CONSUMER) {
             /* A graceful close left the group in the client's teardown
              * hook; every other path must not block on a broker here. */
-            rd_kafka_destroy_flags(p->rk,
-                                   RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+            int flags = RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE;
+            if (destroy_by < 0) {
+                rd_kafka_destroy_flags(p->rk, flags);
+            }
+            else {
+                (void)destroy_within(p->rk, flags, destroy_by);
+            }
         }
         else {
             rd_kafka_destroy(p->rk);

@@ -69,8 +69,10 @@ typedef struct {
     /* GIL NOT held, just before the queue and handle are destroyed on any
      * path (graceful, orphaned, atexit): release what points into the
      * handle.  Returns 1 if the handle must be left behind, not destroyed
-     * (a librdkafka bug would abort the process). */
-    int (*before_destroy)(akc_poller *p);
+     * (a librdkafka bug would abort the process).  May set *destroy_by
+     * (akc_now_ms() time; -1, the default, is no bound): a destroy not
+     * done by then finishes on a thread of its own, without us. */
+    int (*before_destroy)(akc_poller *p, int64_t *destroy_by);
     /* GIL held, when the poller is freed: drop the poller's share of
      * ctx (forked: the threads that used it are gone; touch no lock). */
     void (*ctx_free)(void *ctx, int forked);

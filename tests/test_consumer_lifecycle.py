@@ -124,7 +124,6 @@ async def test_close_wakes_waiters_ends_iteration_and_is_idempotent(
 
 
 @pytest.mark.asyncio
-@pytest.mark.xfail(reason='known bug, not yet analysed: the subprocess exits with status 1 after the broker-down errors', strict=False)
 async def test_close_is_bounded_when_the_broker_is_gone() -> None:
     async with mock_cluster() as (p, address):
         await p.produce("t", b"before", partition=0)
@@ -210,7 +209,6 @@ def test_cooperative_close_before_the_first_assignment(
 
 
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
-@pytest.mark.xfail(reason='known bug, not yet analysed: the subprocess exits with status 1 after the broker-down errors', strict=False)
 def test_unclosed_consumer_at_interpreter_exit(
     kafka_bootstrap: str, new_topic: TopicFactory, loop: str
 ) -> None:
