@@ -16,8 +16,11 @@ import pytest
 from aiokafka_c import (
     AIOConsumer,
     AIOProducer,
+    KafkaError,
+    KafkaException,
     Message,
     TopicPartition,
+    librdkafka_version,
 )
 from tests.conftest import TopicFactory
 from tests.consumer_helpers import (
@@ -113,14 +116,21 @@ async def test_async_on_revoke_awaits_commit_while_a_member_joins(
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("strategy", STRATEGIES)
-@pytest.mark.xfail(reason='fails with cooperative-sticky: commits during a cooperative rebalance fail (ILLEGAL_GENERATION) and 2.0.2 may drop the assignment (librdkafka#4908); not yet analysed', strict=False)
 async def test_members_join_and_leave_while_messages_flow(
     kafka_bootstrap: str, new_topic: TopicFactory, strategy: str
 ) -> None:
     """Two members, a third joins and the first leaves while 20k messages
     are produced.  Processing is inline (recorded before the next consume
     call) and on_revoke awaits commit() of everything handed out, so the
-    union of processed offsets is the produced set with no duplicate."""
+    union of processed offsets is the produced set with no duplicate.
+
+    Except where librdkafka before 2.10 loses the assignment: with
+    cooperative-sticky, a commit that races the second join of a
+    cooperative rebalance fails with ILLEGAL_GENERATION and the member
+    drops its partitions (librdkafka#4059, fixed by #4908), which are then
+    read again from their last commit.  There the test holds us to what
+    we can promise: nothing lost, and duplicates only after the loss was
+    reported (on_lost, or the commit's error)."""
     topic = new_topic(6)
     n = 20_000
     group = unique("g")
@@ -130,6 +140,10 @@ async def test_members_join_and_leave_while_messages_flow(
     commit_errors: list[tuple[str, BaseException]] = []
     consumers: dict[str, AIOConsumer] = {}
     tasks: dict[str, asyncio.Future[None]] = {}
+    lost: list[str] = []
+
+    def on_lost(c: AIOConsumer, ps: list[TopicPartition]) -> None:
+        lost.append(str(ps))
 
     async def on_revoke(c: AIOConsumer, ps: list[TopicPartition]) -> None:
         try:
@@ -139,7 +153,7 @@ async def test_members_join_and_leave_while_messages_flow(
 
     async def member(name: str) -> None:
         c = consumers[name] = AIOConsumer(conf)
-        await c.subscribe([topic], on_revoke=on_revoke)
+        await c.subscribe([topic], on_revoke=on_revoke, on_lost=on_lost)
         seen = 0
         async for m in c:
             assert m.error() is None, m.error()
@@ -190,7 +204,19 @@ async def test_members_join_and_leave_while_messages_flow(
     keys = [(p, o) for p, o, _ in processed]
     dups = sorted(k for k, count in Counter(keys).items() if count > 1)
     expected = {(i % 6, i // 6) for i in range(n)}
-    assert set(keys) == expected
+    assert set(keys) == expected  # nothing lost, whatever the strategy
+    codes = {e.args[0].code() for _, e in commit_errors
+             if isinstance(e, KafkaException)}
+    racy = (strategy == "cooperative-sticky"
+            and librdkafka_version()[1] < 0x020A0000)
+    lost_reported = bool(lost) or KafkaError._ASSIGNMENT_LOST in codes
+    if racy and (dups or commit_errors):
+        # Never silent: the loss was reported, and by these errors only.
+        assert lost_reported, (len(dups), commit_errors)
+        assert codes <= {KafkaError.ILLEGAL_GENERATION,
+                         KafkaError.REBALANCE_IN_PROGRESS,
+                         KafkaError._ASSIGNMENT_LOST}, commit_errors
+        return
     assert dups == [], (f"{len(dups)} duplicates, e.g. {dups[:10]}; "
                         f"commit errors: {commit_errors}")
     assert commit_errors == []
