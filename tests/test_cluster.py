@@ -1,0 +1,538 @@
+"""Kafka's durability promise, through aiokafka_c, against a real 3-node
+KRaft cluster whose brokers are killed under load.
+
+acks=all with idempotence over topics of replication factor 3 and
+min.insync.replicas 2 promises: no acknowledged message lost, none
+duplicated, call order kept per partition, across broker crashes. The
+producer tests send 100k messages over 6 partitions while a chaos thread
+SIGKILLs partition leaders (or restarts every node in turn), then read
+every partition back with confluent-kafka (an independent client) and
+account for each message. The consumer test kills one of two group
+members mid-stream and checks the survivor's takeover.
+
+Each scenario prints its figures as ``CLUSTER-FIGURES {json}`` (also
+appended to ``cluster-figures.jsonl`` in the session's temporary
+directory, and repeated in the terminal summary).
+
+All of this is marked ``cluster`` (through the ``kafka_cluster``
+fixture): ``-m "not cluster"`` neither runs it nor starts the cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvloop
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError
+from confluent_kafka import TopicPartition as CKTopicPartition
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from aiokafka_c import AIOProducer, KafkaException, Message
+from tests.conftest import record_figures, unique_topic_name
+from tests.consumer_helpers import ROOT, committed, produce
+from tests.kafkabroker import KafkaCluster
+
+pytestmark = pytest.mark.cluster
+
+PARTITIONS = 6
+N_MESSAGES = 100_000
+#: the producer's pace, so that the load spans the kills
+CHUNK = 500
+RATE = 8000.0  # messages per second
+#: generous bound for a node to come back, or the ISR to fill again
+NODE_TIMEOUT = 120.0
+#: librdkafka gives up on a message after this; every wait is bounded by it
+MESSAGE_TIMEOUT_MS = 120_000
+PAD = b"." * 40
+
+
+# --------------------------------------------------------------------------
+# cluster helpers (confluent-kafka, not the client under test)
+
+
+def _admin(bootstrap: str) -> AdminClient:
+    return AdminClient({"bootstrap.servers": bootstrap})
+
+
+def partition_state(
+    bootstrap: str, topic: str
+) -> dict[int, tuple[int, list[int]]]:
+    """partition -> (leader, isr), as the cluster reports it now."""
+    md = _admin(bootstrap).list_topics(topic, timeout=10).topics[topic]
+    return {p: (m.leader, sorted(m.isrs)) for p, m in md.partitions.items()}
+
+
+def wait_fully_replicated(
+    cluster: KafkaCluster, topic: str, timeout: float = NODE_TIMEOUT
+) -> None:
+    """Until every partition has a leader and all nodes in its ISR."""
+    want = sorted(cluster.nodes)
+    deadline = time.monotonic() + timeout
+    state: object = None
+    while True:
+        try:
+            state = partition_state(cluster.bootstrap, topic)
+            if len(state) == PARTITIONS and all(
+                leader >= 0 and isr == want
+                for leader, isr in state.values()  # type: ignore[union-attr]
+            ):
+                return
+        except Exception as exc:  # a node restarting, a metadata timeout
+            state = exc
+        if time.monotonic() >= deadline:
+            raise TimeoutError(
+                f"{topic}: not fully replicated after {timeout} s: {state}"
+            )
+        time.sleep(0.25)
+
+
+def make_replicated_topic(cluster: KafkaCluster) -> str:
+    topic = unique_topic_name("cl")
+    admin = _admin(cluster.bootstrap)  # alive until the result is in
+    futures = admin.create_topics(
+        [NewTopic(topic, num_partitions=PARTITIONS, replication_factor=3)],
+        operation_timeout=30,
+        request_timeout=30,
+    )
+    futures[topic].result(timeout=60)
+    wait_fully_replicated(cluster, topic, 60)
+    return topic
+
+
+def read_partitions(
+    bootstrap: str, topic: str, timeout: float = 120.0
+) -> dict[int, list[tuple[int, bytes]]]:
+    """Every message of every partition, up to its high watermark, as
+    (offset, value) in offset order; read with confluent-kafka."""
+    c = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": unique_topic_name("verify"),
+            "enable.auto.commit": False,
+            "enable.partition.eof": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_uncommitted",
+        }
+    )
+    try:
+        ends = {
+            p: c.get_watermark_offsets(
+                CKTopicPartition(topic, p), timeout=30
+            )[1]
+            for p in range(PARTITIONS)
+        }
+        got: dict[int, list[tuple[int, bytes]]] = {p: [] for p in ends}
+        c.assign(
+            [
+                CKTopicPartition(topic, p, OFFSET_BEGINNING)
+                for p in range(PARTITIONS)
+            ]
+        )
+        deadline = time.monotonic() + timeout
+
+        def done() -> bool:
+            return all(
+                (got[p][-1][0] + 1 if got[p] else 0) >= e
+                for p, e in ends.items()
+            )
+
+        while not done():
+            if time.monotonic() >= deadline:
+                counts = {p: len(v) for p, v in got.items()}
+                pytest.fail(
+                    f"read back {counts} of {ends} within {timeout} s"
+                )
+            for m in c.consume(10_000, 1.0):
+                err = m.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        continue
+                    pytest.fail(f"verifying consumer: {err}")
+                got[m.partition()].append((m.offset(), m.value()))
+    finally:
+        c.close()
+    return got
+
+
+# --------------------------------------------------------------------------
+# the load and the chaos
+
+
+@dataclass
+class Progress:
+    """Shared by the producing coroutine and the chaos thread."""
+
+    gate: int  # the producer may send messages [0, gate)
+    sent: int = 0
+    error: BaseException | None = None
+    done: bool = False
+    events: list[str] = field(default_factory=list)
+    t0: float = field(default_factory=time.monotonic)
+
+    def log(self, text: str) -> None:
+        line = f"{time.monotonic() - self.t0:7.1f} s  sent={self.sent}  {text}"
+        self.events.append(line)
+        print(line, flush=True)
+
+    def wait_sent(self, n: int, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.sent < n:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"producer stuck at {self.sent} < {n}")
+            time.sleep(0.02)
+
+
+Chaos = Callable[[KafkaCluster, str, Progress], None]
+
+
+def pick_leader(
+    cluster: KafkaCluster, topic: str, partition: int, avoid: set[int]
+) -> int:
+    """The leader of ``partition``, or if that is in ``avoid``, the node
+    not in ``avoid`` that leads the most partitions."""
+    state = partition_state(cluster.bootstrap, topic)
+    leader = state[partition][0]
+    if leader >= 0 and leader not in avoid:
+        return leader
+    counts = Counter(
+        ld for ld, _ in state.values() if ld >= 0 and ld not in avoid
+    )
+    if counts:
+        return counts.most_common(1)[0][0]
+    return min(set(cluster.nodes) - avoid)
+
+
+def kill_leaders_twice(
+    cluster: KafkaCluster, topic: str, progress: Progress
+) -> None:
+    """SIGKILL the leader of partition 0, later that of partition 1 (or
+    the busiest other leader), each while messages are in flight; the
+    node is down for a few seconds of load, then restarted, and the next
+    kill waits until every partition is fully replicated again."""
+    killed: set[int] = set()
+    for cycle, partition in enumerate((0, 1)):
+        progress.wait_sent(N_MESSAGES * (2 * cycle + 1) // 6)
+        victim = pick_leader(cluster, topic, partition, killed)
+        led = [
+            p
+            for p, (ld, _) in partition_state(cluster.bootstrap, topic).items()
+            if ld == victim
+        ]
+        cluster.kill(victim)
+        killed.add(victim)
+        progress.log(f"SIGKILL node {victim} (leader of partitions {led})")
+        time.sleep(4)  # leaders move; the producer goes on meanwhile
+        t = time.monotonic()
+        cluster.restart(victim, NODE_TIMEOUT)
+        progress.log(f"node {victim} restarted ({time.monotonic() - t:.1f} s)")
+        wait_fully_replicated(cluster, topic)
+        progress.log("fully replicated again")
+        progress.gate = N_MESSAGES * (cycle + 2) // 3
+
+
+def rolling_restart(
+    cluster: KafkaCluster, topic: str, progress: Progress
+) -> None:
+    """Stop (SIGTERM: a controlled shutdown) and restart each node in
+    turn, the next only once every partition is fully replicated."""
+    nodes = sorted(cluster.nodes)
+    for k, node_id in enumerate(nodes):
+        progress.wait_sent(N_MESSAGES * (2 * k + 1) // (2 * len(nodes) + 2))
+        t = time.monotonic()
+        cluster.stop_node(node_id)
+        progress.log(
+            f"node {node_id} stopped (controlled, "
+            f"{time.monotonic() - t:.1f} s)"
+        )
+        cluster.restart(node_id, NODE_TIMEOUT)
+        progress.log(f"node {node_id} restarted")
+        wait_fully_replicated(cluster, topic)
+        progress.log("fully replicated again")
+        progress.gate = N_MESSAGES * (k + 2) // (len(nodes) + 1)
+
+
+def run_chaos(
+    chaos: Chaos, cluster: KafkaCluster, topic: str, progress: Progress
+) -> threading.Thread:
+    def target() -> None:
+        try:
+            chaos(cluster, topic, progress)
+        except BaseException as exc:
+            progress.error = exc
+            progress.log(f"chaos failed: {exc!r}")
+        finally:
+            progress.gate = N_MESSAGES
+            progress.done = True
+
+    thread = threading.Thread(target=target, name="chaos", daemon=True)
+    thread.start()
+    return thread
+
+
+def value_of(i: int) -> bytes:
+    return b"%07d" % i + PAD
+
+
+def index_of(value: bytes) -> int:
+    assert value.endswith(PAD), value
+    return int(value[:7])
+
+
+@dataclass
+class Outcome:
+    """What the producer was told about each message i (partition i % 6)."""
+
+    delivered: dict[int, tuple[int, int]] = field(default_factory=dict)
+    failed: dict[int, KafkaException] = field(default_factory=dict)
+    other: dict[int, BaseException] = field(default_factory=dict)
+
+
+def producer_config(bootstrap: str) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": bootstrap,
+        "acks": "all",
+        "enable.idempotence": True,
+        "linger.ms": 5,
+        "message.timeout.ms": MESSAGE_TIMEOUT_MS,
+        # Find the new leaders soon after a kill.
+        "topic.metadata.refresh.interval.ms": 5000,
+        "retry.backoff.ms": 100,
+    }
+
+
+async def produce_under_chaos(
+    cluster: KafkaCluster,
+    topic: str,
+    chaos: Chaos,
+    mode: str,
+    progress: Progress,
+) -> Outcome:
+    """Sends N_MESSAGES (``produce()`` futures or ``produce_nowait()`` with
+    ``on_delivery``) at RATE, up to the chaos thread's gate, and waits
+    (bounded) for every outcome."""
+    out = Outcome()
+    futures: list[asyncio.Future[Message]] = []
+    reported = 0
+    all_reported = asyncio.Event()
+
+    def on_delivery(err: Any, msg: Message, i: int) -> None:
+        nonlocal reported
+        if err is None:
+            out.delivered[i] = (msg.partition(), msg.offset())  # type: ignore[assignment]
+        else:
+            out.failed[i] = KafkaException(err)
+        reported += 1
+        if reported == N_MESSAGES:
+            all_reported.set()
+
+    producer = AIOProducer(producer_config(cluster.bootstrap))
+    thread = run_chaos(chaos, cluster, topic, progress)
+    try:
+        i = 0
+        while i < N_MESSAGES:
+            if progress.error is not None:
+                break
+            if i >= progress.gate:
+                await asyncio.sleep(0.05)
+                continue
+            hi = min(N_MESSAGES, progress.gate, i + CHUNK)
+            for j in range(i, hi):
+                if mode == "future":
+                    futures.append(
+                        producer.produce(
+                            topic, value_of(j), partition=j % PARTITIONS
+                        )
+                    )
+                else:
+                    producer.produce_nowait(
+                        topic,
+                        value_of(j),
+                        partition=j % PARTITIONS,
+                        on_delivery=lambda e, m, j=j: on_delivery(e, m, j),
+                    )
+            i = hi
+            progress.sent = i
+            await asyncio.sleep(CHUNK / RATE)
+        progress.log("all sent")
+        bound = MESSAGE_TIMEOUT_MS / 1000 + 60
+        if mode == "future":
+            results = await asyncio.wait_for(
+                asyncio.gather(*futures, return_exceptions=True), bound
+            )
+            for j, r in enumerate(results):
+                if isinstance(r, Message):
+                    out.delivered[j] = (r.partition(), r.offset())  # type: ignore[assignment]
+                elif isinstance(r, KafkaException):
+                    out.failed[j] = r
+                else:
+                    out.other[j] = r
+        elif progress.sent == N_MESSAGES:
+            await asyncio.wait_for(all_reported.wait(), bound)
+        progress.log("every outcome known")
+    finally:
+        await asyncio.wait_for(producer.close(30), 60)
+        await asyncio.get_running_loop().run_in_executor(
+            None, thread.join, NODE_TIMEOUT * 3
+        )
+    if progress.error is not None:
+        raise progress.error
+    assert not thread.is_alive(), "the chaos thread did not finish"
+    return out
+
+
+def check_and_report(
+    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path,
+    scenario: str,
+    cluster: KafkaCluster,
+    topic: str,
+    out: Outcome,
+    progress: Progress,
+    seconds: float,
+    *,
+    allow_failures: bool,
+) -> None:
+    assert not out.other, list(out.other.items())[:5]
+    assert len(out.delivered) + len(out.failed) == N_MESSAGES, (
+        "some messages got no outcome: "
+        f"{N_MESSAGES - len(out.delivered) - len(out.failed)}"
+    )
+    on_broker = read_partitions(cluster.bootstrap, topic)
+    found: Counter[int] = Counter()
+    where: dict[int, tuple[int, int]] = {}
+    order_breaks = []
+    for p, msgs in on_broker.items():
+        last = -1
+        for offset, value in msgs:
+            i = index_of(value)
+            assert i % PARTITIONS == p, (i, p)
+            found[i] += 1
+            where[i] = (p, offset)
+            if i <= last:
+                order_breaks.append((p, offset, last, i))
+            last = i
+    lost = sorted(i for i in out.delivered if found[i] == 0)
+    duplicated = sorted(i for i, c in found.items() if c > 1)
+    misplaced = sorted(
+        i for i, pos in out.delivered.items() if found[i] and where[i] != pos
+    )
+    unknown = sorted(i for i in found if not 0 <= i < N_MESSAGES)
+    failed_but_written = sorted(i for i in out.failed if found[i])
+    reasons = Counter(
+        e.args[0].name() if e.args and hasattr(e.args[0], "name") else "?"
+        for e in out.failed.values()
+    )
+    figures = {
+        "scenario": scenario,
+        "sent": N_MESSAGES,
+        "acknowledged": len(out.delivered),
+        "failed": len(out.failed),
+        "failure_reasons": dict(reasons),
+        "found_on_broker": sum(found.values()),
+        "lost": len(lost),
+        "duplicated": len(duplicated),
+        "failed_but_on_broker": len(failed_but_written),
+        "order_breaks": len(order_breaks),
+        "seconds": round(seconds, 1),
+    }
+    record_figures(tmp_path_factory, figures)
+    (tmp_path / "figures.json").write_text(
+        json.dumps({**figures, "events": progress.events}, indent=2)
+    )
+
+    assert lost == [], f"{len(lost)} acknowledged messages lost: {lost[:20]}"
+    assert duplicated == [], f"duplicates on the broker: {duplicated[:20]}"
+    assert order_breaks == [], f"call order broken: {order_breaks[:10]}"
+    assert misplaced == [], (
+        f"future/callback offset differs from the broker: {misplaced[:10]}"
+    )
+    assert unknown == []
+    for i, exc in out.failed.items():
+        err = exc.args[0] if exc.args else None
+        assert err is not None and hasattr(err, "str") and err.str(), (
+            f"message {i} failed without a reason: {exc!r}"
+        )
+    if not allow_failures:
+        assert out.failed == {}, f"failures: {dict(reasons)}"
+
+
+# --------------------------------------------------------------------------
+# the producer scenarios
+
+
+@pytest.mark.parametrize(
+    ("mode", "loop"),
+    [("future", "asyncio"), ("nowait", "uvloop")],
+    ids=["produce-futures", "produce_nowait-on_delivery"],
+)
+def test_leader_sigkill_under_load_loses_and_duplicates_nothing(
+    cluster: KafkaCluster,
+    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path,
+    mode: str,
+    loop: str,
+) -> None:
+    topic = make_replicated_topic(cluster)
+    progress = Progress(gate=N_MESSAGES // 3)
+    t0 = time.monotonic()
+    factory = uvloop.new_event_loop if loop == "uvloop" else None
+    coro = produce_under_chaos(
+        cluster, topic, kill_leaders_twice, mode, progress
+    )
+    if factory is None:
+        out = asyncio.run(coro)
+    else:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            out = runner.run(coro)
+    check_and_report(
+        tmp_path_factory,
+        tmp_path,
+        f"leader-sigkill-x2/{mode}",
+        cluster,
+        topic,
+        out,
+        progress,
+        time.monotonic() - t0,
+        allow_failures=True,
+    )
+
+
+def test_rolling_restart_under_load_loses_nothing(
+    cluster: KafkaCluster,
+    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path,
+) -> None:
+    topic = make_replicated_topic(cluster)
+    progress = Progress(gate=N_MESSAGES // 4)
+    t0 = time.monotonic()
+    out = asyncio.run(
+        produce_under_chaos(
+            cluster, topic, rolling_restart, "future", progress
+        )
+    )
+    check_and_report(
+        tmp_path_factory,
+        tmp_path,
+        "rolling-restart/future",
+        cluster,
+        topic,
+        out,
+        progress,
+        time.monotonic() - t0,
+        allow_failures=False,
+    )
