@@ -536,3 +536,236 @@ def test_rolling_restart_under_load_loses_nothing(
         time.monotonic() - t0,
         allow_failures=False,
     )
+
+
+# --------------------------------------------------------------------------
+# consumer group failover
+
+PER_PARTITION = 2000
+SESSION_TIMEOUT_MS = 6000
+
+#: one group member: records every message it processed ("m p o t"), each
+#: commit that succeeded ("c p o"), its assignments ("a p,p t"), unbuffered,
+#: so that what a SIGKILL leaves behind is exactly what it had done
+MEMBER = """
+import asyncio, os, sys, time
+from aiokafka_c import AIOConsumer, KafkaException
+
+BOOTSTRAP, GROUP, TOPIC, OUT = {bootstrap!r}, {group!r}, {topic!r}, {out!r}
+ENDS = {ends!r}
+
+async def main():
+    fd = os.open(OUT, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    def log(text):
+        os.write(fd, text.encode() + b"\\n")
+    c = AIOConsumer({{
+        "bootstrap.servers": BOOTSTRAP,
+        "group.id": GROUP,
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+        "session.timeout.ms": {session_ms},
+        "heartbeat.interval.ms": 500,
+    }})
+    def on_assign(consumer, partitions):
+        log("a %s %.3f" % (",".join(str(tp.partition) for tp in partitions),
+                           time.time()))
+    async def commit():
+        try:
+            for tp in await c.commit():
+                log("c %d %d" % (tp.partition, tp.offset))
+        except KafkaException as exc:  # a rebalance under way: next time
+            log("x %s" % exc)
+    async def on_revoke(consumer, partitions):
+        await commit()
+        log("r %s" % ",".join(str(tp.partition) for tp in partitions))
+    await c.subscribe([TOPIC], on_assign=on_assign, on_revoke=on_revoke)
+    last = {{}}
+    uncommitted = 0
+    deadline = time.monotonic() + 150
+    while any(last.get(p, -1) < e - 1 for p, e in ENDS.items()):
+        assert time.monotonic() < deadline, ("stuck", last)
+        batch = await c.consume(100, timeout=1.0)
+        for m in batch:
+            if m.error() is not None:
+                raise KafkaException(m.error())
+            log("m %d %d %.3f" % (m.partition(), m.offset(), time.time()))
+            last[m.partition()] = m.offset()
+        uncommitted += len(batch)
+        if batch:
+            await asyncio.sleep(0.05)  # "processing": about 2000 msg/s
+        if uncommitted >= 300:
+            await commit()
+            uncommitted = 0
+    await commit()
+    await asyncio.wait_for(c.close(), 60)
+    log("done")
+
+asyncio.run(main())
+"""
+
+
+def start_member(**params: Any) -> subprocess.Popen[str]:
+    source = MEMBER.format(session_ms=SESSION_TIMEOUT_MS, **params)
+    return subprocess.Popen(
+        [sys.executable, "-X", "dev", "-X", "faulthandler", "-c", source],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def member_log(path: Path) -> list[list[str]]:
+    try:
+        return [line.split() for line in path.read_text().splitlines()]
+    except FileNotFoundError:
+        return []
+
+
+def wait_for(
+    what: str, cond: Callable[[], bool], timeout: float = 90.0
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{what} after {timeout} s")
+        time.sleep(0.05)
+
+
+def test_group_member_sigkill_survivor_takes_over(
+    cluster: KafkaCluster,
+    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path,
+) -> None:
+    """Two AIOConsumer processes share a group on a 6-partition RF-3
+    topic; one is SIGKILLed mid-stream. The survivor gets its partitions
+    once the group's session timeout drops it, resumes each from the
+    killed member's last commit, and finishes: every message processed at
+    least once, and the only ones processed twice are those the killed
+    member had processed after its last commit."""
+    topic = make_replicated_topic(cluster)
+    bootstrap = cluster.bootstrap
+    group = unique_topic_name("g")
+    ends = {p: PER_PARTITION for p in range(PARTITIONS)}
+    paths = {name: tmp_path / f"{name}.log" for name in ("a", "b")}
+    procs = {
+        name: start_member(
+            bootstrap=bootstrap, group=group, topic=topic, out=str(path),
+            ends=ends,
+        )
+        for name, path in paths.items()
+    }
+    try:
+        def assignments() -> dict[str, set[int]]:
+            now: dict[str, set[int]] = {}
+            for name, path in paths.items():
+                now[name] = set()
+                for rec in member_log(path):
+                    if rec[0] == "a":
+                        now[name] = set(map(int, rec[1].split(",")))
+                    elif rec[0] == "r":
+                        now[name] = set()
+            return now
+
+        # Produce only once the group is settled with both members, so that
+        # no message is taken over by an ordinary rebalance.
+        def settled() -> bool:
+            a = assignments()
+            return (
+                all(a.values())
+                and not a["a"] & a["b"]
+                and a["a"] | a["b"] == set(range(PARTITIONS))
+            )
+
+        wait_for("the two members never shared the partitions", settled)
+        owned = assignments()
+        produce(bootstrap, topic, PER_PARTITION * PARTITIONS,
+                partitions=PARTITIONS)
+
+        def processed(name: str) -> int:
+            return sum(rec[0] == "m" for rec in member_log(paths[name]))
+
+        target = PER_PARTITION * len(owned["a"]) // 4
+        wait_for("member a processed too little", lambda: processed("a")
+                 >= target)
+        procs["a"].send_signal(signal.SIGKILL)
+        killed_at = time.time()
+        procs["a"].communicate(timeout=30)
+        assert procs["a"].returncode == -signal.SIGKILL
+        out, err = procs["b"].communicate(timeout=150)
+        assert procs["b"].returncode == 0, f"{out}\n{err}"
+        for bad in ("Traceback", "Fatal Python error", "Segmentation"):
+            assert bad not in err, err
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None and not stream.closed:
+                    stream.close()
+            proc.wait()
+
+    log_a, log_b = member_log(paths["a"]), member_log(paths["b"])
+    assert log_b[-1] == ["done"]
+    seen_a = [(int(r[1]), int(r[2])) for r in log_a if r[0] == "m"]
+    seen_b = [(int(r[1]), int(r[2]), float(r[3])) for r in log_b
+              if r[0] == "m"]
+    assert len(seen_a) == len(set(seen_a)), "a processed a message twice"
+    pos_b = [(p, o) for p, o, _ in seen_b]
+    assert len(pos_b) == len(set(pos_b)), "b processed a message twice"
+    everything = {(p, o) for p, e in ends.items() for o in range(e)}
+    assert set(seen_a) | set(pos_b) == everything, "a message was missed"
+
+    # a's last successful commit per partition (the offset to resume at;
+    # a commit with nothing new to commit reports an invalid offset)
+    commit_a: dict[int, int] = {}
+    for r in log_a:
+        if r[0] == "c" and int(r[2]) >= 0:
+            commit_a[int(r[1])] = max(commit_a.get(int(r[1]), 0), int(r[2]))
+    taken_over = owned["a"]
+    duplicated = set(seen_a) & set(pos_b)
+    mid_stream = 0
+    for p in range(PARTITIONS):
+        offs_a = sorted(o for q, o in seen_a if q == p)
+        offs_b = [o for q, o in pos_b if q == p]
+        if p not in taken_over:
+            assert offs_a == [], (p, offs_a[:5])
+            assert offs_b == list(range(PER_PARTITION))
+            continue
+        assert offs_a == list(range(len(offs_a))), p
+        mid_stream += 0 < len(offs_a) < PER_PARTITION
+        if not offs_b:  # a finished it, and committed the end
+            assert len(offs_a) == PER_PARTITION, p
+            continue
+        # b resumes at or after a's last logged commit (a commit that
+        # succeeded as a was killed may be missing from a's log), and
+        # before anything a had not processed: no gap.
+        start = offs_b[0]
+        assert commit_a.get(p, 0) <= start <= len(offs_a), (
+            p, commit_a.get(p), start, len(offs_a))
+        assert offs_b == list(range(start, PER_PARTITION))
+        dups = {o for q, o in duplicated if q == p}
+        assert dups == set(range(start, len(offs_a))), p
+    assert mid_stream, "a was not killed in the middle of any partition"
+
+    firsts = [t for p, o, t in seen_b if p in taken_over]
+    takeover = min(firsts) - killed_at
+    figures = {
+        "scenario": "group-member-sigkill",
+        "messages": len(everything),
+        "processed_by_killed": len(seen_a),
+        "processed_by_survivor": len(pos_b),
+        "lost": len(everything - set(seen_a) - set(pos_b)),
+        "duplicated": len(duplicated),
+        "duplicated_after_last_commit": sum(
+            1 for p, o in duplicated if o >= commit_a.get(p, 0)),
+        "takeover_seconds": round(takeover, 1),
+        "session_timeout_seconds": SESSION_TIMEOUT_MS / 1000,
+    }
+    record_figures(tmp_path_factory, figures)
+    (tmp_path / "figures.json").write_text(json.dumps(figures, indent=2))
+    # The group drops a after session.timeout.ms, then rebalances; the
+    # bound is generous (a noisy machine), the figure says how long it was.
+    assert 0 < takeover < SESSION_TIMEOUT_MS / 1000 + 30, takeover
+    assert committed(bootstrap, group, topic, PARTITIONS) == ends
