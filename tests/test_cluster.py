@@ -497,8 +497,12 @@ def test_leader_sigkill_under_load_loses_and_duplicates_nothing(
     if factory is None:
         out = asyncio.run(coro)
     else:
-        with asyncio.Runner(loop_factory=factory) as runner:
-            out = runner.run(coro)
+        ev_loop = factory()
+        try:
+            out = ev_loop.run_until_complete(coro)
+        finally:
+            ev_loop.run_until_complete(ev_loop.shutdown_asyncgens())
+            ev_loop.close()
     check_and_report(
         tmp_path_factory,
         tmp_path,
