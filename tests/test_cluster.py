@@ -437,12 +437,18 @@ def check_and_report(
         e.args[0].name() if e.args and hasattr(e.args[0], "name") else "?"
         for e in out.failed.values()
     )
+    examples = {
+        e.args[0].name(): e.args[0].str()
+        for e in out.failed.values()
+        if e.args and hasattr(e.args[0], "str")
+    }
     figures = {
         "scenario": scenario,
         "sent": N_MESSAGES,
         "acknowledged": len(out.delivered),
         "failed": len(out.failed),
         "failure_reasons": dict(reasons),
+        "failure_examples": examples,
         "found_on_broker": sum(found.values()),
         "lost": len(lost),
         "duplicated": len(duplicated),
@@ -773,3 +779,99 @@ def test_group_member_sigkill_survivor_takes_over(
     # bound is generous (a noisy machine), the figure says how long it was.
     assert 0 < takeover < SESSION_TIMEOUT_MS / 1000 + 30, takeover
     assert committed(bootstrap, group, topic, PARTITIONS) == ends
+
+
+# --------------------------------------------------------------------------
+# failures say why, within message.timeout.ms
+
+
+def test_not_enough_replicas_fails_each_message_with_a_reason(
+    cluster: KafkaCluster,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A topic that needs all 3 replicas in sync (min.insync.replicas 3)
+    while one node is down: acks=all cannot be met, so every future and
+    every ``on_delivery`` fails with a KafkaException naming the reason,
+    within message.timeout.ms (nothing hangs); once the node is back the
+    same producer delivers again."""
+    topic = unique_topic_name("isr3")
+    admin = _admin(cluster.bootstrap)
+    futures = admin.create_topics(
+        [NewTopic(topic, num_partitions=PARTITIONS, replication_factor=3,
+                  config={"min.insync.replicas": "3"})],
+        operation_timeout=30,
+        request_timeout=30,
+    )
+    futures[topic].result(timeout=60)
+    wait_fully_replicated(cluster, topic, 60)
+    timeout_ms = 8000
+    n = 600
+
+    async def scenario() -> dict[str, Any]:
+        conf = producer_config(cluster.bootstrap)
+        conf["message.timeout.ms"] = timeout_ms
+        async with AIOProducer(conf) as producer:
+            # Warm up: metadata and the producer id, with every node up.
+            await producer.produce(topic, b"warm-up", partition=0)
+            cluster.kill(3)
+            try:
+                # Until the controller fences node 3 and shrinks the ISRs
+                # (broker.session.timeout.ms), writes may still block on
+                # it; either way they cannot be acknowledged.
+                t0 = time.monotonic()
+                futs = [producer.produce(topic, value_of(i),
+                                         partition=i % PARTITIONS)
+                        for i in range(n)]
+                cb_errors: list[Any] = []
+                cb_done = asyncio.Event()
+
+                def on_delivery(err: Any, msg: Message) -> None:
+                    cb_errors.append(err)
+                    if len(cb_errors) == n:
+                        cb_done.set()
+
+                for i in range(n):
+                    producer.produce_nowait(topic, value_of(i),
+                                            partition=i % PARTITIONS,
+                                            on_delivery=on_delivery)
+                bound = timeout_ms / 1000 + 30
+                results = await asyncio.wait_for(
+                    asyncio.gather(*futs, return_exceptions=True), bound)
+                await asyncio.wait_for(cb_done.wait(), bound)
+                waited = time.monotonic() - t0
+            finally:
+                await asyncio.get_running_loop().run_in_executor(
+                    None, cluster.restart, 3, NODE_TIMEOUT)
+            await asyncio.get_running_loop().run_in_executor(
+                None, wait_fully_replicated, cluster, topic)
+            # The same producer goes on once the ISR is whole again.
+            after = await asyncio.wait_for(
+                producer.produce(topic, b"after", partition=0), 60)
+        return {"results": results, "cb_errors": cb_errors,
+                "waited": waited, "after": after}
+
+    got = asyncio.run(scenario())
+    results, cb_errors = got["results"], got["cb_errors"]
+    reasons: Counter[str] = Counter()
+    for r in results:
+        assert isinstance(r, KafkaException), r
+        err = r.args[0]
+        assert err.str(), r
+        reasons[err.name()] += 1
+    for err in cb_errors:
+        assert err is not None and err.str(), err
+        reasons[err.name()] += 1
+    allowed = {"_MSG_TIMED_OUT", "NOT_ENOUGH_REPLICAS",
+               "NOT_ENOUGH_REPLICAS_AFTER_APPEND"}
+    assert set(reasons) <= allowed, reasons
+    assert got["after"].error() is None
+    record_figures(tmp_path_factory, {
+        "scenario": "min-isr-3-one-node-down",
+        "sent": 2 * n,
+        "acknowledged": 0,
+        "failed": sum(reasons.values()),
+        "failure_reasons": dict(reasons),
+        "failure_example": results[0].args[0].str(),
+        "seconds_until_all_failed": round(got["waited"], 1),
+        "message_timeout_seconds": timeout_ms / 1000,
+    })
