@@ -7,8 +7,10 @@ duplicated, call order kept per partition, across broker crashes. The
 producer tests send 100k messages over 6 partitions while a chaos thread
 SIGKILLs partition leaders (or restarts every node in turn), then read
 every partition back with confluent-kafka (an independent client) and
-account for each message. The consumer test kills one of two group
-members mid-stream and checks the survivor's takeover.
+account for each message. A topic that needs all three replicas, with
+one node down, shows what failures look like (each future fails, with
+its reason, within message.timeout.ms). The consumer test kills one of
+two group members mid-stream and checks the survivor's takeover.
 
 Each scenario prints its figures as ``CLUSTER-FIGURES {json}`` (also
 appended to ``cluster-figures.jsonl`` in the session's temporary
@@ -21,6 +23,7 @@ fixture): ``-m "not cluster"`` neither runs it nor starts the cluster.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import signal
@@ -89,7 +92,7 @@ def wait_fully_replicated(
             state = partition_state(cluster.bootstrap, topic)
             if len(state) == PARTITIONS and all(
                 leader >= 0 and isr == want
-                for leader, isr in state.values()  # type: ignore[union-attr]
+                for leader, isr in state.values()
             ):
                 return
         except Exception as exc:  # a node restarting, a metadata timeout
@@ -163,7 +166,9 @@ def read_partitions(
                     if err.code() == KafkaError._PARTITION_EOF:
                         continue
                     pytest.fail(f"verifying consumer: {err}")
-                got[m.partition()].append((m.offset(), m.value()))
+                p, o, v = m.partition(), m.offset(), m.value()
+                assert p is not None and o is not None and v is not None
+                got[p].append((o, v))
     finally:
         c.close()
     return got
@@ -302,6 +307,12 @@ class Outcome:
     other: dict[int, BaseException] = field(default_factory=dict)
 
 
+def position(msg: Message) -> tuple[int, int]:
+    p, o = msg.partition(), msg.offset()
+    assert p is not None and o is not None, msg
+    return p, o
+
+
 def producer_config(bootstrap: str) -> dict[str, Any]:
     return {
         "bootstrap.servers": bootstrap,
@@ -333,7 +344,7 @@ async def produce_under_chaos(
     def on_delivery(err: Any, msg: Message, i: int) -> None:
         nonlocal reported
         if err is None:
-            out.delivered[i] = (msg.partition(), msg.offset())  # type: ignore[assignment]
+            out.delivered[i] = position(msg)
         else:
             out.failed[i] = KafkaException(err)
         reported += 1
@@ -363,7 +374,7 @@ async def produce_under_chaos(
                         topic,
                         value_of(j),
                         partition=j % PARTITIONS,
-                        on_delivery=lambda e, m, j=j: on_delivery(e, m, j),
+                        on_delivery=functools.partial(on_delivery, i=j),
                     )
             i = hi
             progress.sent = i
@@ -376,7 +387,7 @@ async def produce_under_chaos(
             )
             for j, r in enumerate(results):
                 if isinstance(r, Message):
-                    out.delivered[j] = (r.partition(), r.offset())  # type: ignore[assignment]
+                    out.delivered[j] = position(r)
                 elif isinstance(r, KafkaException):
                     out.failed[j] = r
                 else:

@@ -447,7 +447,8 @@ def test_cli_start_nodes_writes_pids_and_stops_every_node(
         alive = [pid for pid in pids if _java_pid_alive(pid)]
         assert alive == [], f"java pids {alive} outlived the CLI"
         # The workdir was given: kept, with each node's log dir.
-        assert all((workdir / f"node-{i}" / "data").is_dir() for i in (1, 2, 3))
+        for i in (1, 2, 3):
+            assert (workdir / f"node-{i}" / "data").is_dir()
     finally:
         if proc.poll() is None:
             proc.kill()

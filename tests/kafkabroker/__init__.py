@@ -14,6 +14,15 @@ dependencies::
 
     $ python -m tests.kafkabroker start   # prints the bootstrap, Ctrl-C stops
 
+``KafkaCluster`` runs several such nodes (broker and controller each) as
+one cluster with a static quorum, for tests that kill brokers::
+
+    with KafkaCluster(3) as cluster:   # RF 3, min.insync.replicas 2
+        cluster.kill(2)                # SIGKILL node 2, data kept
+        cluster.restart(2)             # same ports, same log dir
+
+    $ python -m tests.kafkabroker start --nodes 3 --workdir DIR
+
 Readiness is a real Kafka exchange (ApiVersions, then Metadata listing this
 broker), not a TCP connect: the port accepts connections well before the
 broker can serve requests. The process is only ever signalled by its own
