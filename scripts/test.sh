@@ -2,7 +2,10 @@
 # Installs everything the tests need and runs the whole suite against a
 # real Kafka broker that the tests start themselves.
 #
-#   bash scripts/test.sh          the suite (asyncio and uvloop loops)
+#   bash scripts/test.sh          the suite (asyncio and uvloop loops),
+#                                 with the `cluster` group (a 3-node
+#                                 KRaft cluster whose brokers the tests
+#                                 kill; a few minutes, this leg only)
 #   bash scripts/test.sh --asan   the suite again with the extension built
 #                                 under AddressSanitizer + UBSan, asyncio
 #                                 debug mode and python -X dev
@@ -11,8 +14,9 @@
 #                                 or pythonX.Y on PATH), each in its own
 #                                 venv .venv-X.Y with the extension built
 #                                 for it; one broker serves them all.  The
-#                                 browser, benchmark-smoke and wheel tests
-#                                 run only in the main leg.
+#                                 browser, benchmark-smoke, wheel and
+#                                 cluster tests run only in the main leg
+#                                 (--asan leaves them out too).
 #
 # Further arguments go to pytest.
 set -euo pipefail
@@ -25,8 +29,9 @@ case "$mode" in
 esac
 
 # The legs other than the main one leave out what starts non-Python
-# programs (chromium, wrk, gcc for the wheel) and tests no extra C of ours.
-NOT_HEAVY=(-m "not browser and not wheel" --ignore=tests/test_benchmarks_smoke.py)
+# programs (chromium, wrk, gcc for the wheel, the three JVMs of the
+# cluster group) and tests no extra C of ours.
+NOT_HEAVY=(-m "not browser and not wheel and not cluster" --ignore=tests/test_benchmarks_smoke.py)
 
 if [[ "$mode" == "--python" ]]; then
     # What these legs need from apt (scripts/setup.sh installs more, and

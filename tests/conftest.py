@@ -10,6 +10,11 @@
 - ``read_back`` (function): ``read_back(topic, n, timeout=30)`` consumes the
   first ``n`` messages of ``topic`` with confluent-kafka, independently of
   the client under test.
+- ``kafka_cluster`` (session): a 3-node KRaft cluster
+  (``tests.kafkabroker.KafkaCluster``), started only when a selected test
+  asks for it; such tests are marked ``cluster`` here automatically (so
+  ``-m "not cluster"`` never starts it). ``cluster`` (function): the same
+  cluster, with any node a previous test left down started again.
 
 The helpers use confluent-kafka (a test dependency), never aiokafka_c, so a
 bug in our client cannot hide itself in its own checks.
@@ -17,10 +22,12 @@ bug in our client cannot hide itself in its own checks.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Protocol
 
 import pytest
@@ -35,9 +42,13 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from tests.kafkabroker import KafkaBroker
+from tests.kafkabroker import KafkaBroker, KafkaCluster
 
 BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
+#: where the cluster tests append their figures (one JSON object a line),
+#: under the session's base temporary directory
+FIGURES_FILE = "cluster-figures.jsonl"
+FIGURES_PREFIX = "CLUSTER-FIGURES"
 
 
 class TopicFactory(Protocol):
@@ -187,6 +198,77 @@ def read_back(kafka_bootstrap: str) -> ReadBack:
         return consume_from_beginning(kafka_bootstrap, topic, n, timeout)
 
     return reader
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[KafkaCluster]:
+    """A 3-node KRaft cluster for the whole session (only if asked for);
+    its node directories are under the session's temporary directory, so
+    the broker logs of a failed run can be looked at."""
+    cluster = KafkaCluster(3, tmp_path_factory.mktemp("kafka-cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def cluster(kafka_cluster: KafkaCluster) -> KafkaCluster:
+    """The session cluster with every node up (a failed test may have left
+    one killed)."""
+    down = [i for i, n in kafka_cluster.nodes.items() if not n.running]
+    for node_id in down:
+        kafka_cluster.restart(node_id)
+    if down:
+        kafka_cluster.wait_all_registered(120)
+    return kafka_cluster
+
+
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    # Marks every test that uses the cluster, however indirectly, so that
+    # -m "not cluster" deselects exactly the tests that would start it.
+    for item in items:
+        if "kafka_cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.cluster)
+
+
+def record_figures(
+    tmp_path_factory: pytest.TempPathFactory, figures: dict[str, object]
+) -> None:
+    """Prints ``CLUSTER-FIGURES {json}`` and appends it to the session's
+    figures file (shown again in the terminal summary)."""
+    line = json.dumps(figures, sort_keys=True)
+    print(f"{FIGURES_PREFIX} {line}", flush=True)
+    path = tmp_path_factory.getbasetemp() / FIGURES_FILE
+    with open(path, "a") as f:
+        f.write(line + "\n")
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter,
+    exitstatus: int,
+    config: pytest.Config,
+) -> None:
+    # Only a base temporary directory the session made (asking for one
+    # here would create it).
+    factory = getattr(config, "_tmp_path_factory", None)
+    basetemp = getattr(factory, "_basetemp", None)
+    if basetemp is None:
+        return
+    try:
+        path = Path(basetemp) / FIGURES_FILE
+        lines = path.read_text().splitlines()
+    except OSError:
+        return
+    terminalreporter.section("cluster figures")
+    for line in lines:
+        terminalreporter.write_line(f"{FIGURES_PREFIX} {line}")
+    terminalreporter.write_line(f"(also in {path})")
 
 
 # --------------------------------------------------------------------------

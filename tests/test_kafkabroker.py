@@ -33,6 +33,7 @@ from tests.kafkabroker import (
     JARS_DIR,
     KafkaBroker,
     KafkaBrokerError,
+    KafkaCluster,
     ensure_jars,
     fetch_metadata,
     random_cluster_id,
@@ -371,3 +372,90 @@ def test_system_librdkafka_produces_and_consumes_in_a_group(
     )
     assert second.returncode == 0, second.stderr
     assert second.stdout.split() == ["v5"]
+
+
+# --------------------------------------------------------------------------
+# the 3-node cluster (marked ``cluster``: only runs when that group does)
+
+
+def test_cluster_node_kill_and_restart_keeps_address_and_data(
+    cluster: KafkaCluster,
+) -> None:
+    """Every node is in every node's metadata; a SIGKILLed node comes back
+    at the same port, from the same log dir (its meta.properties, so the
+    same cluster id), with a new PID in node-<id>.pid; RF 3 and min ISR 2
+    are the defaults."""
+    ports = {i: n.port for i, n in cluster.nodes.items()}
+    for node in cluster.nodes.values():
+        brokers = fetch_metadata("127.0.0.1", node.port)
+        assert sorted((b.node_id, b.port) for b in brokers) == sorted(
+            ports.items()
+        )
+        props = node.server_properties()
+        assert props["min.insync.replicas"] == "2"
+        assert props["default.replication.factor"] == "3"
+        assert len(props["controller.quorum.voters"].split(",")) == 3
+        assert int(cluster.pid_path(node.node_id).read_text()) == node.pid
+    victim = cluster.nodes[2]
+    old_pid = victim.pid
+    meta = (victim.data_dir / "meta.properties").read_text()
+    assert f"cluster.id={cluster.cluster_id}" in meta
+    cluster.kill(2)
+    assert old_pid is not None and not _java_pid_alive(old_pid)
+    assert not victim.running
+    cluster.restart(2)
+    assert victim.pid != old_pid and _java_pid_alive(victim.pid or 0)
+    assert int(cluster.pid_path(2).read_text()) == victim.pid
+    assert victim.port == ports[2]
+    assert (victim.data_dir / "meta.properties").read_text() == meta
+    cluster.wait_all_registered(120)
+
+
+@pytest.mark.cluster
+def test_cli_start_nodes_writes_pids_and_stops_every_node(
+    tmp_path: Path,
+) -> None:
+    workdir = tmp_path / "cluster"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.kafkabroker", "start", "--nodes", "3",
+         "--workdir", str(workdir)],
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    pids: list[int] = []
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        bootstrap = proc.stdout.readline().strip()
+        info = proc.stderr.readline()
+        servers = bootstrap.split(",")
+        assert len(servers) == 3, (bootstrap, info)
+        pids = [
+            int((workdir / f"node-{i}.pid").read_text()) for i in (1, 2, 3)
+        ]
+        assert all(_java_pid_alive(pid) for pid in pids), pids
+        for server in servers:
+            host, port = _split(server)
+            assert host == "127.0.0.1"
+            assert sorted(b.node_id for b in fetch_metadata(host, port)) == [
+                1, 2, 3
+            ]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(90) == 0
+        alive = [pid for pid in pids if _java_pid_alive(pid)]
+        assert alive == [], f"java pids {alive} outlived the CLI"
+        # The workdir was given: kept, with each node's log dir.
+        for i in (1, 2, 3):
+            assert (workdir / f"node-{i}" / "data").is_dir()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in pids:
+            if _java_pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()

@@ -14,6 +14,15 @@ dependencies::
 
     $ python -m tests.kafkabroker start   # prints the bootstrap, Ctrl-C stops
 
+``KafkaCluster`` runs several such nodes (broker and controller each) as
+one cluster with a static quorum, for tests that kill brokers::
+
+    with KafkaCluster(3) as cluster:   # RF 3, min.insync.replicas 2
+        cluster.kill(2)                # SIGKILL node 2, data kept
+        cluster.restart(2)             # same ports, same log dir
+
+    $ python -m tests.kafkabroker start --nodes 3 --workdir DIR
+
 Readiness is a real Kafka exchange (ApiVersions, then Metadata listing this
 broker), not a TCP connect: the port accepts connections well before the
 broker can serve requests. The process is only ever signalled by its own
@@ -56,6 +65,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BrokerInfo",
     "KafkaBroker",
+    "KafkaCluster",
     "KafkaBrokerError",
     "ensure_jars",
     "fetch_metadata",
@@ -84,8 +94,13 @@ _REQUIRED_JAR_PREFIXES = (
 )
 
 NODE_ID = 1
+HEAP = "512m"
+# A node of a KafkaCluster: three of them share two cores with the tests,
+# so a smaller heap, and only the C1 JIT (much less compile work while
+# starting, which is what a test cluster mostly does).
+CLUSTER_HEAP = "320m"
+CLUSTER_JVM_OPTIONS = ("-XX:TieredStopAtLevel=1",)
 JVM_OPTIONS = (
-    "-Xmx512m",
     "-XX:+UseSerialGC",
     "-XX:+ExitOnOutOfMemoryError",
     "-Djava.awt.headless=true",
@@ -466,7 +481,21 @@ class KafkaBroker:
         port: int | None = None,
         *,
         config: Mapping[str, str | int | bool] | None = None,
+        node_id: int = NODE_ID,
+        controller_port: int | None = None,
+        quorum_voters: str | None = None,
+        cluster_id: str | None = None,
+        heap: str = HEAP,
+        jvm_options: tuple[str, ...] = (),
     ) -> None:
+        """``node_id``, ``controller_port``, ``quorum_voters`` (the
+        ``controller.quorum.voters`` of every node) and ``cluster_id``
+        (the same for every node) are for the nodes of a KafkaCluster; by
+        default the broker is its own single-voter quorum."""
+        self.node_id = node_id
+        self._cluster_id = cluster_id
+        self._heap = heap
+        self._jvm_options = tuple(jvm_options)
         self._own_workdir = workdir is None
         self._workdir = (
             Path(tempfile.mkdtemp(prefix="aiokafka_c-broker-"))
@@ -474,9 +503,16 @@ class KafkaBroker:
             else Path(workdir).resolve()
         )
         self.port = port if port is not None else free_port()
-        self.controller_port = free_port()
-        while self.controller_port == self.port:
-            self.controller_port = free_port()
+        if controller_port is None:
+            controller_port = free_port()
+            while controller_port == self.port:
+                controller_port = free_port()
+        self.controller_port = controller_port
+        self._quorum_voters = (
+            quorum_voters
+            if quorum_voters is not None
+            else f"{node_id}@127.0.0.1:{controller_port}"
+        )
         self._extra_config = dict(config or {})
         self._proc: subprocess.Popen[bytes] | None = None
         self._paused = False
@@ -524,7 +560,7 @@ class KafkaBroker:
     def server_properties(self) -> dict[str, str]:
         props: dict[str, str | int | bool] = {
             "process.roles": "broker,controller",
-            "node.id": NODE_ID,
+            "node.id": self.node_id,
             "listeners": (
                 f"PLAINTEXT://127.0.0.1:{self.port},"
                 f"CONTROLLER://127.0.0.1:{self.controller_port}"
@@ -535,9 +571,7 @@ class KafkaBroker:
             ),
             "inter.broker.listener.name": "PLAINTEXT",
             "controller.listener.names": "CONTROLLER",
-            "controller.quorum.voters": (
-                f"{NODE_ID}@127.0.0.1:{self.controller_port}"
-            ),
+            "controller.quorum.voters": self._quorum_voters,
             "log.dirs": str(self.data_dir),
             "num.partitions": 1,
             "default.replication.factor": 1,
@@ -580,7 +614,9 @@ class KafkaBroker:
         java = _require_tool("java", "Java 17+ runs the Kafka broker")
         return [
             java,
+            f"-Xmx{self._heap}",
             *JVM_OPTIONS,
+            *self._jvm_options,
             f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
             f"-Dkafka.logs.dir={self._workdir}",
             "-cp",
@@ -599,7 +635,7 @@ class KafkaBroker:
             "kafka.tools.StorageTool",
             "format",
             "-t",
-            random_cluster_id(),
+            self._cluster_id or random_cluster_id(),
             "-c",
             str(self.properties_path),
         )
@@ -630,6 +666,24 @@ class KafkaBroker:
         if self.running:
             return self.bootstrap
         t0 = time.monotonic()
+        self.launch()
+        try:
+            self._wait_ready(t0 + timeout, timeout)
+        except BaseException:
+            self._terminate(grace=5.0)
+            raise
+        self.start_seconds = time.monotonic() - t0
+        return self.bootstrap
+
+    def launch(self) -> None:
+        """Format the storage if needed and start the java process without
+        waiting for it to be ready (``wait_ready()`` does). The nodes of a
+        cluster are launched together: none is ready before a quorum of
+        controllers is up."""
+        if self._removed:
+            raise KafkaBrokerError("this KafkaBroker was stopped for good")
+        if self.running:
+            return
         jars = ensure_jars()
         self._workdir.mkdir(parents=True, exist_ok=True)
         self._write_properties()
@@ -653,13 +707,6 @@ class KafkaBroker:
             )
         self._paused = False
         _LIVE.add(self)
-        try:
-            self._wait_ready(t0 + timeout, timeout)
-        except BaseException:
-            self._terminate(grace=5.0)
-            raise
-        self.start_seconds = time.monotonic() - t0
-        return self.bootstrap
 
     def _wait_ready(self, deadline: float, timeout: float) -> None:
         proc = self._proc
@@ -678,7 +725,7 @@ class KafkaBroker:
                 last_error = exc
             else:
                 if any(
-                    b.node_id == NODE_ID and b.port == self.port
+                    b.node_id == self.node_id and b.port == self.port
                     for b in brokers
                 ):
                     return
@@ -808,3 +855,234 @@ def _prop_value(value: str | int | bool) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+# --------------------------------------------------------------------------
+# a cluster of brokers
+
+
+class KafkaCluster:
+    """``nodes`` combined broker+controller KRaft nodes on 127.0.0.1.
+
+    Node ``i`` (1..nodes) has its own client and controller ports, picked
+    once so that a restarted node comes back at the same address, and its
+    own directory ``workdir/node-<i>`` (properties, data, logs); its PID is
+    written to ``workdir/node-<i>.pid`` each time it starts. The quorum is
+    static (``controller.quorum.voters`` lists every node; each storage is
+    formatted with the same cluster id). Replication defaults make the
+    cluster a durable one: replication factor 3 (``nodes``, at most 3) and
+    ``min.insync.replicas`` 2, for test topics and the internal ones.
+
+    Lifecycle: ``start()`` -> (``kill(i)``/``stop_node(i)`` +
+    ``restart(i)``)* -> ``stop()``; as ``KafkaBroker``, only ``stop()``
+    removes data, and only from a workdir this object created.
+    """
+
+    def __init__(
+        self,
+        nodes: int = 3,
+        workdir: Path | None = None,
+        *,
+        config: Mapping[str, str | int | bool] | None = None,
+        heap: str = CLUSTER_HEAP,
+    ) -> None:
+        if nodes < 1:
+            raise ValueError("a cluster needs at least one node")
+        self._own_workdir = workdir is None
+        self._workdir = (
+            Path(tempfile.mkdtemp(prefix="aiokafka_c-cluster-"))
+            if workdir is None
+            else Path(workdir).resolve()
+        )
+        ports: set[int] = set()
+        while len(ports) < 2 * nodes:
+            ports.add(free_port())
+        plist = sorted(ports)
+        client_ports = plist[:nodes]
+        controller_ports = plist[nodes:]
+        ids = list(range(1, nodes + 1))
+        voters = ",".join(
+            f"{i}@127.0.0.1:{p}" for i, p in zip(ids, controller_ports)
+        )
+        rf = min(nodes, 3)
+        isr = min(rf, 2)
+        props: dict[str, str | int | bool] = {
+            "default.replication.factor": rf,
+            "min.insync.replicas": isr,
+            "num.partitions": 1,
+            "offsets.topic.replication.factor": rf,
+            "offsets.topic.num.partitions": 3,
+            "transaction.state.log.replication.factor": rf,
+            "transaction.state.log.min.isr": isr,
+            "share.coordinator.state.topic.replication.factor": rf,
+            "share.coordinator.state.topic.min.isr": isr,
+            # Never elect an out-of-sync replica: acks=all must mean it.
+            "unclean.leader.election.enable": False,
+            # A follower that stops fetching leaves the ISR in 10 s (the
+            # default 30 s is long for tests that restart nodes).
+            "replica.lag.time.max.ms": 10000,
+            # Give leadership back to the preferred replica soon after a
+            # restart, so leaders spread again between the kills.
+            "leader.imbalance.check.interval.seconds": 5,
+        }
+        props.update(config or {})
+        self._cluster_id = random_cluster_id()
+        self.nodes: dict[int, KafkaBroker] = {
+            i: KafkaBroker(
+                self._workdir / f"node-{i}",
+                port,
+                config=props,
+                node_id=i,
+                controller_port=cport,
+                quorum_voters=voters,
+                cluster_id=self._cluster_id,
+                heap=heap,
+                jvm_options=CLUSTER_JVM_OPTIONS,
+            )
+            for i, port, cport in zip(ids, client_ports, controller_ports)
+        }
+        self._removed = False
+
+    @property
+    def workdir(self) -> Path:
+        return self._workdir
+
+    @property
+    def cluster_id(self) -> str:
+        return self._cluster_id
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(n.bootstrap for n in self.nodes.values())
+
+    def pid_path(self, node_id: int) -> Path:
+        return self._workdir / f"node-{node_id}.pid"
+
+    def pids(self) -> dict[int, int | None]:
+        return {i: n.pid for i, n in self.nodes.items()}
+
+    def _write_pid(self, node: KafkaBroker) -> None:
+        tmp = self.pid_path(node.node_id).with_suffix(".pid.tmp")
+        tmp.write_text(f"{node.pid}\n")
+        tmp.rename(self.pid_path(node.node_id))
+
+    def _launch(self, node: KafkaBroker) -> None:
+        node.launch()
+        self._write_pid(node)
+
+    def start(self, timeout: float = 180) -> str:
+        """Start every node that is not running and wait until each one
+        serves metadata listing all nodes; return the bootstrap servers."""
+        if self._removed:
+            raise KafkaBrokerError("this KafkaCluster was stopped for good")
+        t0 = time.monotonic()
+        deadline = t0 + timeout
+        self._workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            for node in self.nodes.values():
+                if not node.running:
+                    self._launch(node)
+            for node in self.nodes.values():
+                node.wait_ready(max(1.0, deadline - time.monotonic()))
+            self.wait_all_registered(max(1.0, deadline - time.monotonic()))
+        except BaseException:
+            self.stop_processes(grace=5.0)
+            raise
+        self.start_seconds = time.monotonic() - t0
+        return self.bootstrap
+
+    def wait_all_registered(self, timeout: float = 60) -> None:
+        """Wait until every running node lists every node in its
+        metadata (a restarted node is back in the cluster)."""
+        want = set(self.nodes)
+        deadline = time.monotonic() + timeout
+        last: object = None
+        while True:
+            ok = True
+            for node in self.nodes.values():
+                if not node.running:
+                    continue
+                try:
+                    got = {
+                        b.node_id
+                        for b in fetch_metadata(
+                            "127.0.0.1", node.port, timeout=2.0
+                        )
+                    }
+                except (OSError, struct.error, UnicodeDecodeError) as exc:
+                    ok, last = False, exc
+                    break
+                if got != want:
+                    ok, last = False, (node.node_id, sorted(got))
+                    break
+            if ok:
+                return
+            if time.monotonic() >= deadline:
+                raise KafkaBrokerError(
+                    f"the cluster did not list nodes {sorted(want)} after "
+                    f"{timeout:.0f} s (last: {last!r})"
+                )
+            time.sleep(0.2)
+
+    def kill(self, node_id: int) -> int | None:
+        """SIGKILL node ``node_id`` (a crash); its data stays."""
+        return self.nodes[node_id].kill()
+
+    def stop_node(self, node_id: int, grace: float = 30.0) -> int | None:
+        """SIGTERM node ``node_id`` (a controlled shutdown: it hands its
+        leaderships over first); SIGKILL after ``grace`` s."""
+        return self.nodes[node_id].stop_broker_process(grace)
+
+    def restart(self, node_id: int, timeout: float = 120) -> None:
+        """Start node ``node_id`` again (stopping it first if running),
+        same ports and data, and wait until it serves metadata."""
+        node = self.nodes[node_id]
+        if node.running:
+            node.stop_broker_process()
+        self._launch(node)
+        try:
+            node.wait_ready(timeout)
+        except BaseException:
+            node.kill()
+            raise
+
+    def stop_processes(self, grace: float = 20.0) -> None:
+        """Stop every node (all get SIGTERM at once, so no one waits for
+        the controllers the others already took down)."""
+        for node in self.nodes.values():
+            proc = node._proc
+            if proc is not None and proc.poll() is None:
+                node.resume()
+                with contextlib.suppress(ProcessLookupError):
+                    proc.terminate()
+        for node in self.nodes.values():
+            node.stop_broker_process(grace)
+
+    def stop(self, grace: float = 20.0) -> None:
+        """Stop every node for good; remove the workdir if ours.
+        Idempotent."""
+        try:
+            self.stop_processes(grace)
+        finally:
+            if self._own_workdir and not self._removed:
+                shutil.rmtree(self._workdir, ignore_errors=True)
+            self._removed = self._own_workdir
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<KafkaCluster {self.bootstrap} workdir={self._workdir}>"
