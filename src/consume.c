@@ -62,9 +62,21 @@ ready_traverse(ReadyObject *self, visitproc visit, void *arg)
     return 0;
 }
 
+/* A yielding call leaves the consumer's queue of lazy calls (once). */
+static void
+ready_unqueue(ReadyObject *self)
+{
+    if (self->consumer != NULL &&
+        (self->mode == R_YIELD || self->mode == R_POP)) {
+        ((ConsumerObject *)self->consumer)->lazy--;
+    }
+}
+
 static int
 ready_clear(ReadyObject *self)
 {
+    ready_unqueue(self);
+    self->mode = R_DONE;
     Py_CLEAR(self->value);
     Py_CLEAR(self->consumer);
     Py_CLEAR(self->inner);
@@ -121,6 +133,8 @@ ready_next(ReadyObject *self)
         Py_RETURN_NONE; /* a bare yield: the task runs again next round */
     case R_POP: {
         PyObject *fut = NULL;
+        ready_unqueue(self);
+        self->mode = R_DONE;
         PyObject *v = take_or_wait((ConsumerObject *)self->consumer,
                                    self->kind, self->max, self->ms,
                                    self->method, &fut);
@@ -739,8 +753,14 @@ take_or_wait(ConsumerObject *self, int kind, Py_ssize_t max, int ms,
     if (kind == W_ANEXT && core->state != AKC_OPEN) {
         return PyObject_CallNoArgs(PyExc_StopAsyncIteration);
     }
-    if (kind != W_ANEXT && akc_core_check_open(core, method) < 0) {
-        return NULL; /* closed during a yield */
+    if (core->state != AKC_OPEN) {
+        /* Closed during the yield: what a waiting call gets too. */
+        (void)method;
+        PyObject *e = akc_error_from_code(core->st, RD_KAFKA_RESP_ERR__DESTROY,
+                                          "the consumer was closed");
+        PyObject *exc = e ? akc_exception_new(core->st, e) : NULL;
+        Py_XDECREF(e);
+        return exc;
     }
     int got;
     PyObject *res = take(self, kind, max, 0, &got);
@@ -752,6 +772,9 @@ take_or_wait(ConsumerObject *self, int kind, Py_ssize_t max, int ms,
         return NULL;
     }
     if (ms == 0) {
+        /* A spin on an empty buffer yields now and then as well: the
+         * loop may be what the messages wait for (an async on_assign). */
+        self->streak++;
         return kind == W_CONSUME ? PyList_New(0) : Py_NewRef(Py_None);
     }
     *fut = wait_for(self, kind, max, ms);
@@ -770,7 +793,9 @@ take_or_yield(ConsumerObject *self, int kind, Py_ssize_t max, int ms,
               const char *method)
 {
     akc_state *st = self->core.st;
-    if (self->streak >= STREAK_MAX) {
+    /* While an earlier call is still to take after its yield, this one
+     * yields too: tasks resume in order, so calls take in call order. */
+    if (self->streak >= STREAK_MAX || self->lazy > 0) {
         self->streak = 0;
         ReadyObject *r = (ReadyObject *)ready_new(st, NULL, R_YIELD,
                                                   (PyObject *)self);
@@ -779,6 +804,7 @@ take_or_yield(ConsumerObject *self, int kind, Py_ssize_t max, int ms,
             r->max = max;
             r->ms = ms;
             r->method = method;
+            self->lazy++;
         }
         return (PyObject *)r;
     }

@@ -174,7 +174,9 @@ consumer_teardown(akc_poller *p)
         rd_kafka_error_destroy(error);
     }
     else {
-        while (!rd_kafka_consumer_closed(rk) && akc_now_ms() < deadline) {
+        /* At interpreter exit (stop) the close gives up at once. */
+        while (!rd_kafka_consumer_closed(rk) && akc_now_ms() < deadline &&
+               !atomic_load(&p->stop)) {
             rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 50);
             if (ev == NULL) {
                 continue;
@@ -208,8 +210,10 @@ consumer_before_destroy(akc_poller *p, int64_t *destroy_by)
      * that is gone: a close keeps to its deadline, any other end waits
      * a moment for it at most. */
     int64_t floor = akc_now_ms() + DESTROY_GRACE_MS;
-    *destroy_by = f->graceful && f->close_deadline > floor ? f->close_deadline
-                                                          : floor;
+    *destroy_by = f->graceful && f->close_deadline > floor &&
+                          !atomic_load(&p->stop)
+                      ? f->close_deadline
+                      : floor;
     pthread_mutex_unlock(&f->lock);
     /* A worker still inside a call uses the handle: it stays too. */
     return busy || (hazard && rd_kafka_version() < 0x020300ff);
@@ -260,9 +264,13 @@ consumer_release(PyObject *client, const char *why, int quiet)
     if (quiet && why != NULL) {
         /* The interpreter exits with the consumer open: never silently. */
         akc_dispatcher_logf(self->core.dispatcher, AKC_LOG_WARNING,
-                            "aiokafka_c: exiting with an AIOConsumer that was "
-                            "not closed: no final commit and no LeaveGroup "
-                            "(await close() before exit)");
+                            self->close_started
+                                ? "aiokafka_c: exiting while an AIOConsumer's "
+                                  "close() was still running: it may not have "
+                                  "made its final commit or left its group"
+                                : "aiokafka_c: exiting with an AIOConsumer "
+                                  "that was not closed: no final commit and "
+                                  "no LeaveGroup (await close() before exit)");
     }
     if (!quiet) {
         akc_consumer_answer_cmds(self);

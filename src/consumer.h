@@ -27,6 +27,7 @@ typedef struct {
     int64_t close_started_ms;
     int sticky;                /* cooperative-sticky assignor */
     Py_ssize_t streak;         /* ready messages handed out since a yield */
+    Py_ssize_t lazy;           /* calls yielding before they take */
 } ConsumerObject;
 
 int akc_consumer_setup_types(PyObject *module, akc_state *st);

@@ -384,9 +384,12 @@ poller_unlink(akc_poller *p)
  * waits for the group's outstanding requests to time out: with the
  * coordinator gone that is the session timeout (45 s by default), which
  * no close(timeout) may wait for.  Past the deadline the destroy goes on
- * alone; it touches nothing of ours (no callbacks are set but the
- * throttle callback, which only a producer has, and our queue and fetch
- * queue are gone by then). */
+ * alone (its threads with it, for up to that long) and touches nothing
+ * of ours: our queue and the fetch queue's event callback are gone by
+ * then, and the throttle callback (opaque p, set when the client has a
+ * throttle_cb) only runs while someone serves the handle's queues, which
+ * a consumer destroyed without its close and with its reply queue
+ * disabled does not. */
 typedef struct {
     rd_kafka_t *rk;
     int flags;

@@ -190,6 +190,61 @@ async def test_ready_messages_never_starve_the_loop(
     assert ticks >= n // 500
 
 
+@pytest.mark.asyncio
+async def test_calls_take_in_call_order_across_the_fairness_yield(
+    kafka_bootstrap: str, new_topic: TopicFactory
+) -> None:
+    """After a streak, a call yields before it takes; the calls made while
+    it is yielding yield too, so gathered calls still get the messages in
+    the order they were made."""
+    topic = new_topic(1)
+    produce(kafka_bootstrap, topic, 300)
+    conf = consumer_conf(kafka_bootstrap, enable_auto_commit=False)
+    async with AIOConsumer(conf) as c:
+        await c.assign(from_beginning(topic))
+        got = await take(c, 64)  # a full streak
+        assert [m.offset() for m in got] == list(range(64))
+        polls = await asyncio.wait_for(
+            asyncio.gather(c.poll(SLOW), c.poll(SLOW), c.poll(SLOW)), SLOW)
+        assert [m.offset() for m in polls] == [64, 65, 66]
+        await take(c, 64 - 3)
+        a1, a2 = c.consume(3, SLOW), c.consume(3, SLOW)
+        b1 = await asyncio.wait_for(a1, SLOW)
+        b2 = await asyncio.wait_for(a2, SLOW)
+        first = b1[0].offset()
+        assert [m.offset() for m in b1 + b2] == list(range(first, first + 6))
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("how", ["poll", "consume"])
+async def test_a_zero_timeout_spin_on_an_empty_topic_lets_the_loop_run(
+    kafka_bootstrap: str, new_topic: TopicFactory, how: str
+) -> None:
+    """``while True: await c.poll(0)`` on nothing: other tasks still run
+    (every 64 empty calls the call yields once)."""
+    topic = new_topic(1)
+    ran = 0
+
+    async def other() -> None:
+        nonlocal ran
+        while True:
+            ran += 1
+            await asyncio.sleep(0)
+
+    conf = consumer_conf(kafka_bootstrap, enable_auto_commit=False)
+    async with AIOConsumer(conf) as c:
+        await c.assign(from_beginning(topic))
+        task = asyncio.ensure_future(other())
+        await asyncio.sleep(0)
+        start = ran
+        for _ in range(6400):
+            r = await (c.poll(0) if how == "poll" else c.consume(10, 0))
+            assert r in (None, [])
+        spun = ran - start
+        task.cancel()
+    assert spun >= 50, spun
+
+
 # ---- offsets and commits ---------------------------------------------------
 
 
