@@ -328,15 +328,19 @@ class LiveFeed:
         """Assign every partition at its high watermark, once the topic
         can be seen."""
         delay = _RETRY_FIRST_S
+        missing = False  # then all it will hold comes after our start
         while True:
             try:
                 partitions = await self._list_partitions(consumer)
                 if partitions:
                     starts = [
-                        TopicPartition(self.topic, p, await self._end(p))
+                        TopicPartition(
+                            self.topic, p,
+                            OFFSET_BEGINNING if missing else await self._end(p))
                         for p in sorted(partitions)
                     ]
                     break
+                missing = True
                 self.state = "waiting"
                 self.detail = f"topic {self.topic!r} does not exist yet"
             except KafkaException as exc:
@@ -349,7 +353,8 @@ class LiveFeed:
         self.state = "live"
         self.detail = (
             f"reading {len(starts)} partition(s) of {self.topic!r} from "
-            "where they ended at start"
+            + ("the beginning (the topic came after the feed)" if missing
+               else "where they ended at start")
         )
         log.info(
             "live feed: reading topic %r from offsets %s",
