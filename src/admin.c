@@ -205,6 +205,7 @@ admin_on_events(PyObject *client, rd_kafka_event_t **evs, size_t n)
         case ADMIN_DESCRIBE_GROUPS:
         case ADMIN_LIST_OFFSETS:
         case ADMIN_ALTER_OFFSETS:
+        case ADMIN_DELETE_OFFSETS:
         case ADMIN_CREATE_ACLS:
         case ADMIN_DESCRIBE_ACLS:
         case ADMIN_DELETE_ACLS:
@@ -583,6 +584,7 @@ admin_init(AdminObject *self, PyObject *args, PyObject *kwds)
     int want_throttle;
     rd_kafka_conf_t *conf = admin_prepare(self, config, loop, &want_throttle);
     if (conf == NULL || admin_start(self, conf, want_throttle) < 0) {
+        Py_CLEAR(self->types);
         akc_core_clear(core);
         Py_CLEAR(core->dispatcher);
         return -1;
@@ -746,6 +748,13 @@ static PyMethodDef admin_methods[] = {
          "\n--\n\n"
          "One ConsumerGroupTopicPartitions; returns "
          "{group_id: Future[ConsumerGroupTopicPartitions]}."),
+    FAST(delete_consumer_group_offsets,
+         "delete_consumer_group_offsets($self, /, "
+         "delete_consumer_group_offsets_request, *, request_timeout=None)"
+         "\n--\n\n"
+         "One ConsumerGroupTopicPartitions (not in confluent-kafka); "
+         "returns {group_id: Future[ConsumerGroupTopicPartitions]}, each "
+         "partition with its own error."),
     FAST(create_acls,
          "create_acls($self, /, acls, *, request_timeout=None)\n--\n\n"
          "Returns {AclBinding: Future[None]}."),

@@ -884,48 +884,95 @@ akc_admin_delete_consumer_groups(AdminObject *self, PyObject *const *args,
     return groups_op(self, args, nargs, kwnames, 1);
 }
 
-/* One ConsumerGroupTopicPartitions: list (partitions may be None: all)
- * or alter its offsets. */
+/* One ConsumerGroupTopicPartitions: list its offsets (partitions may be
+ * None: all), alter them, or delete them. */
+enum { OFFSETS_LIST, OFFSETS_ALTER, OFFSETS_DELETE };
+
+static const struct {
+    const char *fname, *what;
+    rd_kafka_admin_op_t api;
+    int op;
+} offsets_kinds[] = {
+    {"list_consumer_group_offsets", "list_consumer_group_offsets_request",
+     RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, ADMIN_LIST_OFFSETS},
+    {"alter_consumer_group_offsets", "alter_consumer_group_offsets_request",
+     RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS, ADMIN_ALTER_OFFSETS},
+    {"delete_consumer_group_offsets",
+     "delete_consumer_group_offsets_request",
+     RD_KAFKA_ADMIN_OP_DELETECONSUMERGROUPOFFSETS, ADMIN_DELETE_OFFSETS},
+};
+
+/* Sends the one request of kind for group and l. */
+static void
+offsets_send(admin_req *r, int kind, const char *group,
+             const rd_kafka_topic_partition_list_t *l, rd_kafka_queue_t *q)
+{
+    if (kind == OFFSETS_LIST) {
+        rd_kafka_ListConsumerGroupOffsets_t *o =
+            rd_kafka_ListConsumerGroupOffsets_new(group, l);
+        rd_kafka_ListConsumerGroupOffsets(r->rk, &o, 1, r->options, q);
+        rd_kafka_ListConsumerGroupOffsets_destroy(o);
+    }
+    else if (kind == OFFSETS_ALTER) {
+        rd_kafka_AlterConsumerGroupOffsets_t *o =
+            rd_kafka_AlterConsumerGroupOffsets_new(group, l);
+        rd_kafka_AlterConsumerGroupOffsets(r->rk, &o, 1, r->options, q);
+        rd_kafka_AlterConsumerGroupOffsets_destroy(o);
+    }
+    else {
+        rd_kafka_DeleteConsumerGroupOffsets_t *o =
+            rd_kafka_DeleteConsumerGroupOffsets_new(group, l);
+        rd_kafka_DeleteConsumerGroupOffsets(r->rk, &o, 1, r->options, q);
+        rd_kafka_DeleteConsumerGroupOffsets_destroy(o);
+    }
+}
+
+/* require_stable, for list only. */
+static int
+offsets_stable(admin_req *r, PyObject *v)
+{
+    if (v == NULL) {
+        return 0;
+    }
+    int stable = PyObject_IsTrue(v);
+    if (stable < 0) {
+        return -1;
+    }
+    rd_kafka_error_t *e = rd_kafka_AdminOptions_set_require_stable_offsets(
+        r->options, stable);
+    if (e != NULL) {
+        PyErr_Format(PyExc_ValueError, "%s(): %s", r->fname,
+                     rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *
 offsets_op(AdminObject *self, PyObject *const *args, Py_ssize_t nargs,
-           PyObject *kwnames, int alter)
+           PyObject *kwnames, int kind)
 {
-    const char *fname = alter ? "alter_consumer_group_offsets"
-                              : "list_consumer_group_offsets";
     static const int list_opts[] = {OPT_STABLE, OPT_REQUEST, -1};
-    int op = alter ? ADMIN_ALTER_OFFSETS : ADMIN_LIST_OFFSETS;
-    const char *what = alter ? "alter_consumer_group_offsets_request"
-                             : "list_consumer_group_offsets_request";
+    const char *fname = offsets_kinds[kind].fname;
+    const char *what = offsets_kinds[kind].what;
+    int op = offsets_kinds[kind].op;
     PyObject *items = NULL, *optv[NOPTS] = {NULL};
     admin_req r;
-    if (req_parse(fname, what, alter ? request_opts : list_opts, args, nargs,
-                  kwnames, &items, optv) < 0) {
+    if (req_parse(fname, what,
+                  kind == OFFSETS_LIST ? list_opts : request_opts, args,
+                  nargs, kwnames, &items, optv) < 0) {
         return NULL;
     }
-    if (req_start(&r, self, fname,
-                  alter ? RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS
-                        : RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS,
-                  op, items, what, optv) < 0) {
+    if (req_start(&r, self, fname, offsets_kinds[kind].api, op, items, what,
+                  optv) < 0 ||
+        offsets_stable(&r, optv[OPT_STABLE]) < 0) {
         return req_fail(&r);
     }
     if (NITEMS(&r) != 1) {
         PyErr_Format(PyExc_ValueError, "%s(): exactly one "
                      "ConsumerGroupTopicPartitions is supported", fname);
         return req_fail(&r);
-    }
-    if (optv[OPT_STABLE] != NULL) {
-        int stable = PyObject_IsTrue(optv[OPT_STABLE]);
-        rd_kafka_error_t *e = stable < 0 ? NULL
-                              : rd_kafka_AdminOptions_set_require_stable_offsets(
-                                    r.options, stable);
-        if (e != NULL) {
-            PyErr_Format(PyExc_ValueError, "%s(): %s", fname,
-                         rd_kafka_error_string(e));
-            rd_kafka_error_destroy(e);
-        }
-        if (PyErr_Occurred()) {
-            return req_fail(&r);
-        }
     }
     PyObject *o = ITEMS(&r)[0];
     int ok;
@@ -942,41 +989,21 @@ offsets_op(AdminObject *self, PyObject *const *args, Py_ssize_t nargs,
     if (parts != Py_None) {
         l = akc_tplist_from_py(self->core.st, parts, "topic_partitions");
     }
-    else if (alter) {
-        PyErr_Format(PyExc_ValueError, "%s(): topic_partitions (with "
-                     "offsets) are required", fname);
+    else if (kind != OFFSETS_LIST) {
+        PyErr_Format(PyExc_ValueError, "%s(): topic_partitions are "
+                     "required", fname);
     }
     Py_DECREF(parts);
     PyObject *key = PyList_GET_ITEM(r.keep, PyList_GET_SIZE(r.keep) - 1);
-    if (PyErr_Occurred() || req_future(&r, key, key) < 0) {
-        if (l != NULL) {
-            rd_kafka_topic_partition_list_destroy(l);
-        }
-        return req_fail(&r);
+    rd_kafka_queue_t *q = NULL;
+    if (!PyErr_Occurred() && req_future(&r, key, key) == 0) {
+        q = req_submit(&r, op);
     }
-    void *req = alter ? (void *)rd_kafka_AlterConsumerGroupOffsets_new(group,
-                                                                       l)
-                      : (void *)rd_kafka_ListConsumerGroupOffsets_new(group,
-                                                                      l);
+    if (q != NULL) {
+        offsets_send(&r, kind, group, l, q);
+    }
     if (l != NULL) {
         rd_kafka_topic_partition_list_destroy(l);
-    }
-    rd_kafka_queue_t *q = req_submit(&r, op);
-    if (q != NULL && alter) {
-        rd_kafka_AlterConsumerGroupOffsets(
-            r.rk, (rd_kafka_AlterConsumerGroupOffsets_t **)&req, 1,
-            r.options, q);
-    }
-    else if (q != NULL) {
-        rd_kafka_ListConsumerGroupOffsets(
-            r.rk, (rd_kafka_ListConsumerGroupOffsets_t **)&req, 1, r.options,
-            q);
-    }
-    if (alter) {
-        rd_kafka_AlterConsumerGroupOffsets_destroy(req);
-    }
-    else {
-        rd_kafka_ListConsumerGroupOffsets_destroy(req);
     }
     return q != NULL ? req_done(&r, q, 0) : req_fail(&r);
 }
@@ -986,7 +1013,7 @@ akc_admin_list_consumer_group_offsets(AdminObject *self,
                                       PyObject *const *args, Py_ssize_t nargs,
                                       PyObject *kwnames)
 {
-    return offsets_op(self, args, nargs, kwnames, 0);
+    return offsets_op(self, args, nargs, kwnames, OFFSETS_LIST);
 }
 
 PyObject *
@@ -994,7 +1021,15 @@ akc_admin_alter_consumer_group_offsets(AdminObject *self,
                                        PyObject *const *args,
                                        Py_ssize_t nargs, PyObject *kwnames)
 {
-    return offsets_op(self, args, nargs, kwnames, 1);
+    return offsets_op(self, args, nargs, kwnames, OFFSETS_ALTER);
+}
+
+PyObject *
+akc_admin_delete_consumer_group_offsets(AdminObject *self,
+                                        PyObject *const *args,
+                                        Py_ssize_t nargs, PyObject *kwnames)
+{
+    return offsets_op(self, args, nargs, kwnames, OFFSETS_DELETE);
 }
 
 /* ---- ACLs -------------------------------------------------------------- */

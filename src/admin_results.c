@@ -534,6 +534,12 @@ akc_admin_answer(AdminObject *self, int op, rd_kafka_event_t *ev,
                 rd_kafka_event_AlterConsumerGroupOffsets_result(ev), &n);
         return group_results(self, lookup, r, n, 1);
     }
+    case ADMIN_DELETE_OFFSETS: {
+        const rd_kafka_group_result_t **r =
+            rd_kafka_DeleteConsumerGroupOffsets_result_groups(
+                rd_kafka_event_DeleteConsumerGroupOffsets_result(ev), &n);
+        return group_results(self, lookup, r, n, 1);
+    }
     case ADMIN_CREATE_ACLS:
         return acl_results(self, lookup, ev, 0);
     case ADMIN_DELETE_ACLS:
