@@ -291,12 +291,32 @@ admin_ctx_free(void *arg, int forked)
     free(ctx);
 }
 
+/* The handle is gone: fails the requests in flight and the worker calls
+ * not answered yet (a call still running answers later; its future is
+ * done by then and skipped). */
 static void
 admin_release(PyObject *client, const char *why, int quiet)
 {
     AdminObject *self = (AdminObject *)client;
-    admin_fail_all(self->core.st, self->core.dispatcher, self->requests,
-                   why ? why : "the admin client was closed", quiet);
+    akc_state *st = self->core.st;
+    DispatcherObject *d = self->core.dispatcher;
+    (void)why; /* the core's text speaks of messages */
+    why = "the AIOAdminClient was closed before the result came";
+    admin_fail_all(st, d, self->requests, why, quiet);
+    PyObject *calls = PySequence_List(self->calls);
+    PySet_Clear(self->calls);
+    for (Py_ssize_t i = 0; !quiet && calls && i < PyList_GET_SIZE(calls);
+         i++) {
+        PyObject *exc = akc_admin_exc(st, RD_KAFKA_RESP_ERR__DESTROY, why);
+        if (exc == NULL ||
+            akc_dispatcher_push_kind(d, AKC_ITEM_RESULT,
+                                     PyList_GET_ITEM(calls, i), exc) < 0) {
+            PyErr_WriteUnraisable(client);
+        }
+        Py_XDECREF(exc);
+    }
+    Py_XDECREF(calls);
+    PyErr_Clear();
 }
 
 /* The registry of a client dropped without close(): a dict we own. */
@@ -429,6 +449,19 @@ admin_list_topics(AdminObject *self, PyObject *const *args, Py_ssize_t nargs,
         Py_DECREF(fut);
         return NULL;
     }
+    /* Known until done, so close() can fail it without waiting. */
+    PyObject *discard = PyObject_GetAttrString(self->calls, "discard");
+    PyObject *r = NULL;
+    if (discard != NULL && PySet_Add(self->calls, fut) == 0) {
+        r = PyObject_CallMethodOneArg(fut, self->core.st->str_add_done_callback,
+                                      discard);
+    }
+    Py_XDECREF(discard);
+    if (r == NULL) {
+        PySet_Discard(self->calls, fut);
+        PyErr_Clear(); /* the call is under way: only close() won't see it */
+    }
+    Py_XDECREF(r);
     return fut;
 }
 
@@ -611,7 +644,8 @@ admin_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     self->requests = PyDict_New();
-    if (self->requests == NULL) {
+    self->calls = PySet_New(NULL);
+    if (self->requests == NULL || self->calls == NULL) {
         Py_DECREF(self);
         return NULL;
     }
@@ -626,6 +660,7 @@ admin_traverse(AdminObject *self, visitproc visit, void *arg)
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->requests);
     Py_VISIT(self->types);
+    Py_VISIT(self->calls);
     return akc_core_traverse(&self->core, visit, arg);
 }
 
@@ -682,6 +717,7 @@ admin_dealloc(AdminObject *self)
     }
     Py_CLEAR(self->requests);
     Py_CLEAR(self->types);
+    Py_CLEAR(self->calls);
     akc_core_free(&self->core);
     if (PyErr_Occurred()) {
         PyErr_WriteUnraisable(NULL);

@@ -18,6 +18,7 @@ typedef struct {
     akc_core core;
     PyObject *requests; /* dict: int id -> (op, lookup dict) */
     PyObject *types;    /* the aiokafka_c.admin module (value types) */
+    PyObject *calls;    /* set: futures of worker calls not yet done */
     PyObject *weakreflist;
     long long seq;
 } AdminObject;
