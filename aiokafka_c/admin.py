@@ -241,7 +241,9 @@ class ConfigResource:
         self.configs = described_configs
         self.error = error
 
-    def set_config(self, name: str, value: str, overwrite: bool = True) -> None:
+    def set_config(
+        self, name: str, value: str, overwrite: bool = True
+    ) -> None:
         """Sets a property to alter (alter_configs replaces every dynamic
         property of the resource with this set)."""
         if not overwrite and name in self.set_config_dict:

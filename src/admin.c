@@ -453,8 +453,8 @@ admin_list_topics(AdminObject *self, PyObject *const *args, Py_ssize_t nargs,
     PyObject *discard = PyObject_GetAttrString(self->calls, "discard");
     PyObject *r = NULL;
     if (discard != NULL && PySet_Add(self->calls, fut) == 0) {
-        r = PyObject_CallMethodOneArg(fut, self->core.st->str_add_done_callback,
-                                      discard);
+        r = PyObject_CallMethodOneArg(
+            fut, self->core.st->str_add_done_callback, discard);
     }
     Py_XDECREF(discard);
     if (r == NULL) {

@@ -121,8 +121,9 @@ req_start(admin_req *r, AdminObject *self, const char *fname,
     }
     if (items_name != NULL) {
         if (!PyList_Check(items) && !PyTuple_Check(items)) {
-            PyErr_Format(PyExc_TypeError, "%s(): %s must be a list, not %.100s",
-                         fname, items_name, Py_TYPE(items)->tp_name);
+            PyErr_Format(PyExc_TypeError,
+                         "%s(): %s must be a list, not %.100s", fname,
+                         items_name, Py_TYPE(items)->tp_name);
             return -1;
         }
         r->seq = PySequence_Fast(items, items_name);

@@ -118,13 +118,13 @@ config_entry(AdminObject *self, const rd_kafka_ConfigEntry_t *e)
     PyObject *value = str_or_none(rd_kafka_ConfigEntry_value(e));
     PyObject *r = NULL;
     if (name != NULL && value != NULL) {
-        r = akc_admin_make(self, "ConfigEntry", "(OOiNNNNO)", name, value,
-                           (int)rd_kafka_ConfigEntry_source(e),
-                           PyBool_FromLong(rd_kafka_ConfigEntry_is_read_only(e)),
-                           PyBool_FromLong(rd_kafka_ConfigEntry_is_default(e)),
-                           PyBool_FromLong(rd_kafka_ConfigEntry_is_sensitive(e)),
-                           PyBool_FromLong(rd_kafka_ConfigEntry_is_synonym(e)),
-                           synonyms);
+        r = akc_admin_make(
+            self, "ConfigEntry", "(OOiNNNNO)", name, value,
+            (int)rd_kafka_ConfigEntry_source(e),
+            PyBool_FromLong(rd_kafka_ConfigEntry_is_read_only(e)),
+            PyBool_FromLong(rd_kafka_ConfigEntry_is_default(e)),
+            PyBool_FromLong(rd_kafka_ConfigEntry_is_sensitive(e)),
+            PyBool_FromLong(rd_kafka_ConfigEntry_is_synonym(e)), synonyms);
     }
     Py_XDECREF(name);
     Py_XDECREF(value);
@@ -304,10 +304,8 @@ group_description(AdminObject *self,
                                   (int)rd_kafka_Node_port(c))
                  : Py_NewRef(Py_None);
     }
-    PyObject *state = node ? enum_of(self, "ConsumerGroupState",
-                                     (int)rd_kafka_ConsumerGroupDescription_state(
-                                         g))
-                           : NULL;
+    int st = (int)rd_kafka_ConsumerGroupDescription_state(g);
+    PyObject *state = node ? enum_of(self, "ConsumerGroupState", st) : NULL;
     PyObject *r = NULL;
     if (state != NULL) {
         r = akc_admin_make(
@@ -444,10 +442,10 @@ acl_results(AdminObject *self, PyObject *lookup, rd_kafka_event_t *ev,
         if (key == NULL) {
             return -1;
         }
-        PyObject *v = error_exc(
-            self->core.st, delete
-                               ? rd_kafka_DeleteAcls_result_response_error(dr[i])
-                               : rd_kafka_acl_result_error(cr[i]));
+        const rd_kafka_error_t *e =
+            delete ? rd_kafka_DeleteAcls_result_response_error(dr[i])
+                   : rd_kafka_acl_result_error(cr[i]);
+        PyObject *v = error_exc(self->core.st, e);
         if (v == NULL && !PyErr_Occurred()) {
             if (delete) {
                 size_t na = 0;
@@ -476,13 +474,15 @@ akc_admin_answer(AdminObject *self, int op, rd_kafka_event_t *ev,
     size_t n = 0;
     switch (op) {
     case ADMIN_CREATE_TOPICS: {
-        const rd_kafka_topic_result_t **r = rd_kafka_CreateTopics_result_topics(
-            rd_kafka_event_CreateTopics_result(ev), &n);
+        const rd_kafka_topic_result_t **r =
+            rd_kafka_CreateTopics_result_topics(
+                rd_kafka_event_CreateTopics_result(ev), &n);
         return topic_results(self, lookup, r, n);
     }
     case ADMIN_DELETE_TOPICS: {
-        const rd_kafka_topic_result_t **r = rd_kafka_DeleteTopics_result_topics(
-            rd_kafka_event_DeleteTopics_result(ev), &n);
+        const rd_kafka_topic_result_t **r =
+            rd_kafka_DeleteTopics_result_topics(
+                rd_kafka_event_DeleteTopics_result(ev), &n);
         return topic_results(self, lookup, r, n);
     }
     case ADMIN_CREATE_PARTITIONS: {
@@ -518,8 +518,9 @@ akc_admin_answer(AdminObject *self, int op, rd_kafka_event_t *ev,
         return describe_groups_results(self, lookup, r, n);
     }
     case ADMIN_DELETE_GROUPS: {
-        const rd_kafka_group_result_t **r = rd_kafka_DeleteGroups_result_groups(
-            rd_kafka_event_DeleteGroups_result(ev), &n);
+        const rd_kafka_group_result_t **r =
+            rd_kafka_DeleteGroups_result_groups(
+                rd_kafka_event_DeleteGroups_result(ev), &n);
         return group_results(self, lookup, r, n, 0);
     }
     case ADMIN_LIST_OFFSETS: {

@@ -338,7 +338,8 @@ async def test_consumer_group_operations(
     )
     assert got.group_id == group
     assert got.topic_partitions is not None
-    assert [(p.topic, p.partition, p.offset) for p in got.topic_partitions] == [
+    got_parts = got.topic_partitions
+    assert [(p.topic, p.partition, p.offset) for p in got_parts] == [
         (topic, 0, 2)
     ]
     everything = await asyncio.wait_for(
@@ -476,6 +477,34 @@ async def test_close_fails_requests_in_flight_within_its_timeout() -> None:
 
 
 @pytest.mark.asyncio
+async def test_close_waits_for_requests_in_flight(
+    kafka_bootstrap: str, other: ConfluentAdmin
+) -> None:
+    admin = AIOAdminClient({"bootstrap.servers": kafka_bootstrap})
+    t = unique_topic_name("adm")
+    fs = admin.create_topics([NewTopic(t, 1, 1)], operation_timeout=SLOW)
+    await asyncio.wait_for(admin.close(), SLOW)
+    assert fs[t].done()
+    assert fs[t].result() is None  # answered, not failed by the close
+    await _eventually(lambda: _partition_count(other, t), 1)
+
+
+def test_close_off_the_loop_and_twice() -> None:
+    admin = AIOAdminClient(_down_conf())
+    t0 = time.monotonic()
+    # No running loop: close() waits for the close to finish.
+    asyncio.run(_await(admin.close(timeout=1)))
+    admin.close(timeout=1)
+    assert time.monotonic() - t0 < 10
+    with pytest.raises(RuntimeError):
+        admin.list_topics()
+
+
+async def _await(aw: Any) -> None:
+    await aw
+
+
+@pytest.mark.asyncio
 async def test_cancelling_a_pending_future_is_safe(
     admin: AIOAdminClient, other: ConfluentAdmin
 ) -> None:
@@ -523,7 +552,9 @@ async def test_bad_arguments_raise_cleanly(admin: AIOAdminClient) -> None:
     with pytest.raises(ValueError, match="timeout"):
         admin.create_topics([NewTopic("t", 1, 1)], request_timeout=-1)
     with pytest.raises(TypeError, match="unexpected keyword"):
-        admin.create_topics([NewTopic("t", 1, 1)], nope=1)  # type: ignore[call-arg]
+        admin.create_topics(
+            [NewTopic("t", 1, 1)], nope=1  # type: ignore[call-arg]
+        )
     with pytest.raises(TypeError):
         admin.delete_topics([1])  # type: ignore[list-item]
     with pytest.raises(ValueError):
