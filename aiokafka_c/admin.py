@@ -203,7 +203,12 @@ class ConfigEntry:
     ) -> None:
         self.name = name
         self.value = value
-        self.source = ConfigSource(source)
+        # A source newer than this list stays a plain int.
+        self.source: ConfigSource | int = (
+            ConfigSource(source)
+            if source in ConfigSource._value2member_map_
+            else int(source)
+        )
         self.is_read_only = bool(is_read_only)
         self.is_default = bool(is_default)
         self.is_sensitive = bool(is_sensitive)

@@ -94,24 +94,26 @@ akc_admin_handle(AdminObject *self, const char *method)
     return self->core.rk;
 }
 
+/* The arguments are built first, so the references fmt's "N" steals are
+ * released on every path. */
 PyObject *
 akc_admin_make(AdminObject *self, const char *type, const char *fmt, ...)
 {
-    PyObject *cls = PyObject_GetAttrString(self->types, type);
-    if (cls == NULL) {
-        return NULL;
-    }
     va_list va;
     va_start(va, fmt);
     PyObject *args = Py_VaBuildValue(fmt, va);
     va_end(va);
+    if (args == NULL) {
+        return NULL;
+    }
+    PyObject *cls = PyObject_GetAttrString(self->types, type);
     PyObject *r = NULL;
-    if (args != NULL) {
+    if (cls != NULL) {
         r = PyTuple_Check(args) ? PyObject_Call(cls, args, NULL)
                                 : PyObject_CallOneArg(cls, args);
     }
-    Py_XDECREF(args);
-    Py_DECREF(cls);
+    Py_XDECREF(cls);
+    Py_DECREF(args);
     return r;
 }
 
