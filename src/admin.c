@@ -408,8 +408,17 @@ admin_list_topics(AdminObject *self, PyObject *const *args, Py_ssize_t nargs,
     const char *topic = NULL;
     int ms;
     if (akc_parse_args("list_topics", args, nargs, kwnames, names, 2, 0, a) <
-            0 ||
-        akc_timeout_ms(a[1] ? a[1] : Py_None, &ms) < 0) {
+        0) {
+        return NULL;
+    }
+    /* confluent-kafka's timeout=-1 (its default) means no timeout of the
+     * caller's: the call's own bound then applies, as for None. */
+    PyObject *timeout = a[1] ? a[1] : Py_None;
+    if ((PyLong_CheckExact(timeout) || PyFloat_CheckExact(timeout)) &&
+        PyFloat_AsDouble(timeout) < 0.0) {
+        timeout = Py_None; /* (an int too big for a double: OverflowError) */
+    }
+    if (PyErr_Occurred() || akc_timeout_ms(timeout, &ms) < 0) {
         return NULL;
     }
     if (a[0] != NULL && a[0] != Py_None) {
@@ -808,7 +817,8 @@ static PyMethodDef admin_methods[] = {
      METH_FASTCALL | METH_KEYWORDS,
      "list_topics($self, /, topic=None, timeout=None)\n--\n\n"
      "A future of the cluster's ClusterMetadata (one topic, or all), "
-     "fetched on the client's worker thread."},
+     "fetched on the client's worker thread.  timeout None or negative: "
+     "60 s."},
     {"close", (PyCFunction)(void (*)(void))admin_close,
      METH_FASTCALL | METH_KEYWORDS,
      "close($self, /, timeout=None)\n--\n\n"

@@ -128,6 +128,9 @@ async def test_create_topics_round_trip(
     assert md.brokers and md.cluster_id
     everything = await asyncio.wait_for(admin.list_topics(), SLOW)
     assert {a, b} <= set(everything.topics)
+    # confluent-kafka's spelling of "no timeout".
+    again = await asyncio.wait_for(admin.list_topics(a, timeout=-1), SLOW)
+    assert sorted(again.topics[a].partitions) == [0, 1, 2]
 
 
 @pytest.mark.asyncio
