@@ -532,9 +532,52 @@ async def test_cancelling_a_pending_future_is_safe(
 async def test_dropped_without_close_fails_what_is_in_flight() -> None:
     admin = AIOAdminClient(_down_conf())
     fut = admin.describe_consumer_groups(["g"], request_timeout=60)["g"]
+    md = admin.list_topics(timeout=2)
     del admin
     gc.collect()
     await _fails_with(fut, KafkaError._DESTROY)
+    with pytest.raises(KafkaException):  # its own timeout, or _DESTROY
+        await asyncio.wait_for(md, SLOW)
+
+
+@pytest.mark.asyncio
+async def test_the_loop_never_waits_on_a_broker_that_is_down() -> None:
+    errors: list[KafkaError] = []
+    conf = _down_conf()
+    conf["error_cb"] = errors.append  # config callbacks work as elsewhere
+    admin = AIOAdminClient(conf)
+    loop = asyncio.get_running_loop()
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        last = loop.time()
+        while True:
+            await asyncio.sleep(0.01)
+            now = loop.time()
+            gaps.append(now - last)
+            last = now
+
+    task = asyncio.create_task(ticker())
+    try:
+        pending = [
+            admin.list_topics(timeout=2),
+            admin.create_topics([NewTopic("t", 1, 1)], request_timeout=2)[
+                "t"
+            ],
+            admin.describe_configs(
+                [ConfigResource("broker", "1")], request_timeout=2
+            )[ConfigResource("broker", "1")],
+        ]
+        done = await asyncio.wait_for(
+            asyncio.gather(*pending, return_exceptions=True), SLOW
+        )
+        assert all(isinstance(r, KafkaException) for r in done), done
+    finally:
+        task.cancel()
+        await admin.close(timeout=2)
+    # Each call blocks librdkafka for 2 s; the loop never stalled for it.
+    assert max(gaps) < 1.0
+    assert errors and all(isinstance(e, KafkaError) for e in errors)
 
 
 # ---- arguments and construction --------------------------------------------
