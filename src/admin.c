@@ -293,17 +293,20 @@ admin_ctx_free(void *arg, int forked)
     free(ctx);
 }
 
-/* The handle is gone: fails the requests in flight and the worker calls
- * not answered yet (a call still running answers later; its future is
- * done by then and skipped). */
-static void
-admin_release(PyObject *client, const char *why, int quiet)
+/* Fails the requests in flight and the worker calls not answered yet (a
+ * call still running answers later; its future is done by then and
+ * skipped).  Returns how many futures it failed. */
+static Py_ssize_t
+admin_fail_pending(AdminObject *self, const char *why, int quiet)
 {
-    AdminObject *self = (AdminObject *)client;
     akc_state *st = self->core.st;
     DispatcherObject *d = self->core.dispatcher;
-    (void)why; /* the core's text speaks of messages */
-    why = "the AIOAdminClient was closed before the result came";
+    Py_ssize_t n = PySet_GET_SIZE(self->calls);
+    Py_ssize_t pos = 0;
+    PyObject *k, *req;
+    while (PyDict_Next(self->requests, &pos, &k, &req)) {
+        n += PyDict_GET_SIZE(PyTuple_GET_ITEM(req, 1));
+    }
     admin_fail_all(st, d, self->requests, why, quiet);
     PyObject *calls = PySequence_List(self->calls);
     PySet_Clear(self->calls);
@@ -313,24 +316,24 @@ admin_release(PyObject *client, const char *why, int quiet)
         if (exc == NULL ||
             akc_dispatcher_push_kind(d, AKC_ITEM_RESULT,
                                      PyList_GET_ITEM(calls, i), exc) < 0) {
-            PyErr_WriteUnraisable(client);
+            PyErr_WriteUnraisable((PyObject *)self);
         }
         Py_XDECREF(exc);
     }
     Py_XDECREF(calls);
     PyErr_Clear();
+    return n;
 }
 
-/* The registry of a client dropped without close(): a dict we own. */
+/* release: the handle is gone. */
 static void
-admin_fail_orphans(DispatcherObject *d, void *orphans, int quiet)
+admin_release(PyObject *client, const char *why, int quiet)
 {
-    PyObject *requests = orphans;
-    admin_fail_all(d->st, d, requests,
-                   "the admin client was garbage-collected before the "
-                   "result came",
-                   quiet);
-    Py_DECREF(requests);
+    (void)why; /* the core's text speaks of messages */
+    admin_fail_pending((AdminObject *)client,
+                       "the AIOAdminClient was closed before the result "
+                       "came",
+                       quiet);
 }
 
 static const akc_client_ops admin_ops = {
@@ -339,7 +342,7 @@ static const akc_client_ops admin_ops = {
     .forget_handle = admin_forget_handle,
     .teardown = admin_teardown,
     .release = admin_release,
-    .fail_orphans = admin_fail_orphans,
+    .fail_orphans = NULL, /* a dropped client fails its own (finalize) */
     .before_destroy = admin_before_destroy,
     .ctx_free = admin_ctx_free,
 };
@@ -682,27 +685,31 @@ admin_clear(AdminObject *self)
     return 0;
 }
 
-/* tp_finalize: an open client hands its thread and its requests in
- * flight to the poll thread, which fails them once the handle is gone. */
+/* tp_finalize: an open client hands its thread over (it tears the handle
+ * down in the background) and fails what is in flight at once: no result
+ * can reach a client that is gone. */
 static void
 admin_finalize(PyObject *op)
 {
     AdminObject *self = (AdminObject *)op;
     PyObject *exc = akc_err_take();
     akc_core *core = &self->core;
-    PyObject *orphans = NULL;
     int live = core->poller != NULL && !core->poller->finished &&
                (core->state == AKC_OPEN || core->state == AKC_CLOSING);
-    if (live && self->requests != NULL &&
-        PyDict_GET_SIZE(self->requests) > 0) {
-        orphans = self->requests;
-        self->requests = PyDict_New();
-        if (self->requests == NULL) {
-            PyErr_Clear();
+    akc_core_detach(core, NULL);
+    if (live && self->requests != NULL && self->calls != NULL) {
+        Py_ssize_t n = admin_fail_pending(
+            self,
+            "the AIOAdminClient was garbage-collected before the result "
+            "came",
+            0);
+        if (n > 0) {
+            akc_dispatcher_logf(core->dispatcher, AKC_LOG_WARNING,
+                                "aiokafka_c: an AIOAdminClient was garbage-"
+                                "collected without close() with %zd "
+                                "results to come; they fail with _DESTROY",
+                                n);
         }
-    }
-    if (!akc_core_detach(core, orphans)) {
-        Py_XDECREF(orphans);
     }
     akc_core_finalize(core);
     if (core->dispatcher != NULL) {
