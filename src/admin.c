@@ -517,6 +517,17 @@ admin_aexit(AdminObject *self, PyObject *const *args, Py_ssize_t nargs)
 
 /* ---- construction -------------------------------------------------- */
 
+/* The dispatcher's client items: the admin client hands over only
+ * generic items, so anything else is a bug to report, not to crash on. */
+static void
+admin_item(DispatcherObject *d, PyObject *item)
+{
+    akc_dispatcher_logf(d, AKC_LOG_ERROR,
+                        "aiokafka_c: AIOAdminClient got an unexpected item "
+                        "of type %s",
+                        Py_TYPE(item)->tp_name);
+}
+
 /* Makes the handle from conf (consumed either way), the worker and the
  * poll thread: the last step, after which nothing fails.  Returns 0 or
  * -1; on failure nothing is left running. */
@@ -591,7 +602,7 @@ admin_prepare(AdminObject *self, PyObject *config, PyObject *loop,
     }
     *want_throttle = cbs.throttle_cb != NULL;
     core->logger = Py_NewRef(cbs.logger);
-    core->dispatcher = akc_dispatcher_new(core->st, core->logger, NULL);
+    core->dispatcher = akc_dispatcher_new(core->st, core->logger, admin_item);
     core->error_cb = Py_XNewRef(cbs.error_cb);
     core->stats_cb = Py_XNewRef(cbs.stats_cb);
     core->throttle_cb = Py_XNewRef(cbs.throttle_cb);
