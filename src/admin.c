@@ -177,11 +177,15 @@ admin_result_event(AdminObject *self, rd_kafka_event_t *ev)
         Py_ssize_t pos = 0;
         PyObject *k, *fut;
         while (exc != NULL && PyDict_Next(lookup, &pos, &k, &fut)) {
-            akc_dispatcher_push_kind(self->core.dispatcher,
-                                     AKC_ITEM_RESULT, fut, exc);
+            if (akc_dispatcher_push_kind(self->core.dispatcher,
+                                         AKC_ITEM_RESULT, fut, exc) < 0) {
+                PyErr_WriteUnraisable((PyObject *)self);
+            }
         }
-        Py_XDECREF(exc);
-        PyDict_Clear(lookup);
+        if (exc != NULL) {
+            PyDict_Clear(lookup);
+        }
+        Py_XDECREF(exc); /* else the fallback below fails them */
     }
     /* Keys the broker did not answer. */
     admin_fail_lookup(self->core.st, self->core.dispatcher, lookup,
