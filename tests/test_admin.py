@@ -508,6 +508,19 @@ async def _await(aw: Any) -> None:
 
 
 @pytest.mark.asyncio
+async def test_close_from_another_thread_while_the_loop_runs() -> None:
+    admin = AIOAdminClient(_down_conf())
+    fut = admin.delete_consumer_groups(["g"], request_timeout=60)["g"]
+    t0 = time.monotonic()
+    await asyncio.wait_for(
+        asyncio.to_thread(lambda: admin.close(timeout=1)), SLOW
+    )
+    assert time.monotonic() - t0 < 10
+    await _fails_with(fut, KafkaError._DESTROY)
+    await asyncio.wait_for(_await(admin.close()), SLOW)  # and on the loop
+
+
+@pytest.mark.asyncio
 async def test_cancelling_a_pending_future_is_safe(
     admin: AIOAdminClient, other: ConfluentAdmin
 ) -> None:
