@@ -10,9 +10,11 @@ import asyncio
 import gc
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import confluent_kafka
@@ -591,6 +593,54 @@ async def test_the_loop_never_waits_on_a_broker_that_is_down() -> None:
     # Each call blocks librdkafka for 2 s; the loop never stalled for it.
     assert max(gaps) < 1.0
     assert errors and all(isinstance(e, KafkaError) for e in errors)
+
+
+FORK_CHILD = """
+import asyncio, os, sys
+from aiokafka_c import AIOAdminClient, NewTopic
+bs = sys.argv[1]
+
+async def main():
+    admin = AIOAdminClient({"bootstrap.servers": bs})
+    await admin.list_topics(timeout=10)
+    pid = os.fork()
+    if pid == 0:
+        async def child():
+            try:
+                admin.create_topics([NewTopic("t", 1, 1)])
+            except RuntimeError as exc:
+                print("child refused", "fork" in str(exc), flush=True)
+            await admin.close(timeout=1)
+            async with AIOAdminClient({"bootstrap.servers": bs}) as fresh:
+                md = await fresh.list_topics(timeout=10)
+                print("child fresh", bool(md.brokers), flush=True)
+        asyncio.run(child())
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    print("child status", status, flush=True)
+    md = await admin.list_topics(timeout=10)
+    print("parent still works", bool(md.topics), flush=True)
+    await admin.close(timeout=5)
+
+asyncio.run(main())
+"""
+
+
+def test_fork_child_refuses_the_parents_client(kafka_bootstrap: str) -> None:
+    r = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", FORK_CHILD, kafka_bootstrap],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    out = r.stdout.splitlines()
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "child refused True" in out, r.stdout + r.stderr
+    assert "child fresh True" in out, r.stdout + r.stderr
+    assert "child status 0" in out, r.stdout + r.stderr
+    assert "parent still works True" in out, r.stdout + r.stderr
 
 
 # ---- arguments and construction --------------------------------------------
