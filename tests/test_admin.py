@@ -204,6 +204,21 @@ async def test_create_partitions(
         assert "4 partitions" in out.stdout, out.stdout + out.stderr
 
 
+@pytest.mark.asyncio
+async def test_many_requests_at_once(admin: AIOAdminClient) -> None:
+    names = [unique_topic_name("many") for _ in range(100)]
+    dicts = [
+        admin.create_topics([NewTopic(n, 1, 1)], validate_only=True)
+        for n in names
+    ]
+    groups = [admin.list_consumer_groups() for _ in range(20)]
+    got = await asyncio.wait_for(
+        asyncio.gather(*(d[n] for d, n in zip(dicts, names)), *groups), SLOW
+    )
+    assert got[:100] == [None] * 100
+    assert all(not g.errors for g in got[100:])
+
+
 # ---- configs --------------------------------------------------------------
 
 
