@@ -102,8 +102,8 @@ opt_ms(PyObject *v, int *ms)
  * with the request's id as opaque.  Returns 0 or -1. */
 static int
 req_start(admin_req *r, AdminObject *self, const char *fname,
-          rd_kafka_admin_op_t api, int op, PyObject *items,
-          const char *items_name, PyObject **optv)
+          rd_kafka_admin_op_t api, PyObject *items, const char *items_name,
+          PyObject **optv)
 {
     memset(r, 0, sizeof(*r));
     r->self = self;
@@ -167,7 +167,6 @@ req_start(admin_req *r, AdminObject *self, const char *fname,
         PyErr_Format(PyExc_ValueError, "%s(): %s", fname, errstr);
         return -1;
     }
-    (void)op;
     return 0;
 }
 
@@ -483,8 +482,8 @@ akc_admin_create_topics(AdminObject *self, PyObject *const *args,
                   &items, optv) < 0) {
         return NULL;
     }
-    if (req_start(&r, self, fname, RD_KAFKA_ADMIN_OP_CREATETOPICS,
-                  ADMIN_CREATE_TOPICS, items, "new_topics", optv) < 0) {
+    if (req_start(&r, self, fname, RD_KAFKA_ADMIN_OP_CREATETOPICS, items,
+                  "new_topics", optv) < 0) {
         return req_fail(&r);
     }
     r.destroy = destroy_newtopic;
@@ -533,8 +532,8 @@ akc_admin_delete_topics(AdminObject *self, PyObject *const *args,
                   optv) < 0) {
         return NULL;
     }
-    if (req_start(&r, self, fname, RD_KAFKA_ADMIN_OP_DELETETOPICS,
-                  ADMIN_DELETE_TOPICS, items, "topics", optv) < 0) {
+    if (req_start(&r, self, fname, RD_KAFKA_ADMIN_OP_DELETETOPICS, items,
+                  "topics", optv) < 0) {
         return req_fail(&r);
     }
     r.destroy = destroy_deltopic;
@@ -567,8 +566,7 @@ akc_admin_create_partitions(AdminObject *self, PyObject *const *args,
         return NULL;
     }
     if (req_start(&r, self, fname, RD_KAFKA_ADMIN_OP_CREATEPARTITIONS,
-                  ADMIN_CREATE_PARTITIONS, items, "new_partitions",
-                  optv) < 0) {
+                  items, "new_partitions", optv) < 0) {
         return req_fail(&r);
     }
     r.destroy = destroy_newparts;
@@ -621,7 +619,7 @@ configs_op(AdminObject *self, PyObject *const *args, Py_ssize_t nargs,
     if (req_start(&r, self, fname,
                   alter ? RD_KAFKA_ADMIN_OP_ALTERCONFIGS
                         : RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS,
-                  op, items, "resources", optv) < 0) {
+                  items, "resources", optv) < 0) {
         return req_fail(&r);
     }
     r.destroy = destroy_configres;
@@ -700,9 +698,8 @@ akc_admin_delete_records(AdminObject *self, PyObject *const *args,
                   kwnames, &items, optv) < 0) {
         return NULL;
     }
-    if (req_start(&r, self, fname, RD_KAFKA_ADMIN_OP_DELETERECORDS,
-                  ADMIN_DELETE_RECORDS, items, "topic_partition_offsets",
-                  optv) < 0) {
+    if (req_start(&r, self, fname, RD_KAFKA_ADMIN_OP_DELETERECORDS, items,
+                  "topic_partition_offsets", optv) < 0) {
         return req_fail(&r);
     }
     r.destroy = destroy_nothing;
@@ -767,7 +764,7 @@ akc_admin_list_consumer_groups(AdminObject *self, PyObject *const *args,
         return NULL;
     }
     if (req_start(&r, self, fname, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS,
-                  ADMIN_LIST_GROUPS, NULL, NULL, optv) < 0) {
+                  NULL, NULL, optv) < 0) {
         return req_fail(&r);
     }
     PyObject *states = optv[OPT_STATES];
@@ -843,7 +840,7 @@ groups_op(AdminObject *self, PyObject *const *args, Py_ssize_t nargs,
     if (req_start(&r, self, fname,
                   delete ? RD_KAFKA_ADMIN_OP_DELETEGROUPS
                          : RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS,
-                  op, items, "group_ids", optv) < 0) {
+                  items, "group_ids", optv) < 0) {
         return req_fail(&r);
     }
     r.destroy = delete ? destroy_delgroup : destroy_nothing;
@@ -965,7 +962,7 @@ offsets_op(AdminObject *self, PyObject *const *args, Py_ssize_t nargs,
                   nargs, kwnames, &items, optv) < 0) {
         return NULL;
     }
-    if (req_start(&r, self, fname, offsets_kinds[kind].api, op, items, what,
+    if (req_start(&r, self, fname, offsets_kinds[kind].api, items, what,
                   optv) < 0 ||
         offsets_stable(&r, optv[OPT_STABLE]) < 0) {
         return req_fail(&r);
@@ -1099,7 +1096,7 @@ acls_op(AdminObject *self, PyObject *const *args, Py_ssize_t nargs,
     if (req_start(&r, self, fname,
                   delete ? RD_KAFKA_ADMIN_OP_DELETEACLS
                          : RD_KAFKA_ADMIN_OP_CREATEACLS,
-                  op, items, what, optv) < 0) {
+                  items, what, optv) < 0) {
         return req_fail(&r);
     }
     r.destroy = destroy_acl;
@@ -1156,8 +1153,8 @@ akc_admin_describe_acls(AdminObject *self, PyObject *const *args,
                   kwnames, &filter, optv) < 0) {
         return NULL;
     }
-    if (req_start(&r, self, fname, RD_KAFKA_ADMIN_OP_DESCRIBEACLS,
-                  ADMIN_DESCRIBE_ACLS, NULL, NULL, optv) < 0) {
+    if (req_start(&r, self, fname, RD_KAFKA_ADMIN_OP_DESCRIBEACLS, NULL,
+                  NULL, optv) < 0) {
         return req_fail(&r);
     }
     rd_kafka_AclBinding_t *acl = acl_from(&r, filter, 1,
