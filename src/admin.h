@@ -7,7 +7,12 @@
  * (restype, name) pair, ...) to its future.  A result for an id no longer
  * there (failed by close) is dropped, so nothing librdkafka hands back
  * can point at freed memory.  list_topics() is a blocking call and runs
- * on the client's worker thread. */
+ * on the client's worker thread.
+ *
+ * Files: admin.c (the type, its lifecycle hooks and the registry),
+ * admin_req.c (building a request), admin_ops.c (topic, config and
+ * record operations), admin_groups.c (consumer group and ACL ones),
+ * admin_results.c (results to Python), admin_metadata.c (list_topics). */
 #ifndef AKC_ADMIN_H
 #define AKC_ADMIN_H
 
@@ -32,6 +37,8 @@ void akc_admin_unregister(AdminObject *self, intptr_t id);
 /* admin.c: the handle for a new request (the client is open, on its
  * loop), or NULL with an exception. */
 rd_kafka_t *akc_admin_handle(AdminObject *self, const char *method);
+/* admin.c: the client's worker thread (the client is open), or NULL. */
+struct akc_worker *akc_admin_worker(AdminObject *self);
 /* admin.c: a value type of aiokafka_c.admin called with args. */
 PyObject *akc_admin_make(AdminObject *self, const char *type,
                          const char *fmt, ...);
@@ -70,7 +77,7 @@ enum {
     ADMIN_DELETE_ACLS = RD_KAFKA_EVENT_DELETEACLS_RESULT,
 };
 
-/* admin_ops.c: the operations (see the method table in admin.c). */
+/* The operations (see the method table in admin.c). */
 #define AKC_ADMIN_FAST(name)                                               \
     PyObject *akc_admin_##name(AdminObject *self, PyObject *const *args,   \
                                Py_ssize_t nargs, PyObject *kwnames)
@@ -89,6 +96,7 @@ AKC_ADMIN_FAST(delete_consumer_group_offsets);
 AKC_ADMIN_FAST(create_acls);
 AKC_ADMIN_FAST(describe_acls);
 AKC_ADMIN_FAST(delete_acls);
+AKC_ADMIN_FAST(list_topics); /* admin_metadata.c */
 #undef AKC_ADMIN_FAST
 
 #endif
