@@ -17,6 +17,20 @@ from typing import Any, ClassVar, Final, Generic, Literal, TypeAlias, TypeVar, f
 _T = TypeVar("_T")
 
 from _typeshed import structseq
+
+from .admin import (
+    AclBinding,
+    AclBindingFilter,
+    ConfigEntry,
+    ConfigResource,
+    ConsumerGroupDescription,
+    ConsumerGroupState,
+    ConsumerGroupTopicPartitions,
+    DeletedRecords,
+    ListConsumerGroupsResult,
+    NewPartitions,
+    NewTopic,
+)
 from typing_extensions import Self, disjoint_base
 
 TIMESTAMP_NOT_AVAILABLE: Final[int]
@@ -478,6 +492,132 @@ class AIOConsumer:
     def close(self, timeout: float | None = None) -> Awaitable[None]: ...
     def __aiter__(self) -> AIOConsumer: ...
     def __anext__(self) -> Awaitable[Message]: ...
+    def __aenter__(self) -> asyncio.Future[Self]: ...
+    def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> Awaitable[None]: ...
+
+_Timeout: TypeAlias = float | None
+
+@disjoint_base
+class AIOAdminClient:
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None: ...
+    def create_topics(
+        self,
+        new_topics: Sequence[NewTopic],
+        *,
+        operation_timeout: _Timeout = None,
+        request_timeout: _Timeout = None,
+        validate_only: bool = False,
+    ) -> dict[str, asyncio.Future[None]]: ...
+    def delete_topics(
+        self,
+        topics: Sequence[str],
+        *,
+        operation_timeout: _Timeout = None,
+        request_timeout: _Timeout = None,
+    ) -> dict[str, asyncio.Future[None]]: ...
+    def create_partitions(
+        self,
+        new_partitions: Sequence[NewPartitions],
+        *,
+        operation_timeout: _Timeout = None,
+        request_timeout: _Timeout = None,
+        validate_only: bool = False,
+    ) -> dict[str, asyncio.Future[None]]: ...
+    def describe_configs(
+        self,
+        resources: Sequence[ConfigResource],
+        *,
+        request_timeout: _Timeout = None,
+    ) -> dict[ConfigResource, asyncio.Future[dict[str, ConfigEntry]]]: ...
+    def alter_configs(
+        self,
+        resources: Sequence[ConfigResource],
+        *,
+        request_timeout: _Timeout = None,
+        validate_only: bool = False,
+    ) -> dict[ConfigResource, asyncio.Future[None]]: ...
+    def delete_records(
+        self,
+        topic_partition_offsets: Sequence[TopicPartition],
+        *,
+        operation_timeout: _Timeout = None,
+        request_timeout: _Timeout = None,
+    ) -> dict[TopicPartition, asyncio.Future[DeletedRecords]]: ...
+    def list_consumer_groups(
+        self,
+        *,
+        states: Iterable[ConsumerGroupState] | None = None,
+        request_timeout: _Timeout = None,
+    ) -> asyncio.Future[ListConsumerGroupsResult]: ...
+    def describe_consumer_groups(
+        self,
+        group_ids: Sequence[str],
+        *,
+        request_timeout: _Timeout = None,
+    ) -> dict[str, asyncio.Future[ConsumerGroupDescription]]: ...
+    def delete_consumer_groups(
+        self,
+        group_ids: Sequence[str],
+        *,
+        request_timeout: _Timeout = None,
+    ) -> dict[str, asyncio.Future[None]]: ...
+    def list_consumer_group_offsets(
+        self,
+        list_consumer_group_offsets_request: Sequence[
+            ConsumerGroupTopicPartitions
+        ],
+        *,
+        require_stable: bool = False,
+        request_timeout: _Timeout = None,
+    ) -> dict[str, asyncio.Future[ConsumerGroupTopicPartitions]]: ...
+    def alter_consumer_group_offsets(
+        self,
+        alter_consumer_group_offsets_request: Sequence[
+            ConsumerGroupTopicPartitions
+        ],
+        *,
+        request_timeout: _Timeout = None,
+    ) -> dict[str, asyncio.Future[ConsumerGroupTopicPartitions]]: ...
+    def delete_consumer_group_offsets(
+        self,
+        delete_consumer_group_offsets_request: Sequence[
+            ConsumerGroupTopicPartitions
+        ],
+        *,
+        request_timeout: _Timeout = None,
+    ) -> dict[str, asyncio.Future[ConsumerGroupTopicPartitions]]: ...
+    def create_acls(
+        self,
+        acls: Sequence[AclBinding],
+        *,
+        request_timeout: _Timeout = None,
+    ) -> dict[AclBinding, asyncio.Future[None]]: ...
+    def describe_acls(
+        self,
+        acl_binding_filter: AclBindingFilter,
+        *,
+        request_timeout: _Timeout = None,
+    ) -> asyncio.Future[list[AclBinding]]: ...
+    def delete_acls(
+        self,
+        acl_binding_filters: Sequence[AclBindingFilter],
+        *,
+        request_timeout: _Timeout = None,
+    ) -> dict[AclBindingFilter, asyncio.Future[list[AclBinding]]]: ...
+    def list_topics(
+        self, topic: str | None = None, timeout: float | None = None
+    ) -> asyncio.Future[ClusterMetadata]: ...
+    def close(self, timeout: float | None = None) -> Awaitable[None]: ...
     def __aenter__(self) -> asyncio.Future[Self]: ...
     def __aexit__(
         self,

@@ -2,6 +2,7 @@
  * setup, and small shared helpers. */
 #include "module.h"
 #include "poller.h"
+#include "admin.h"
 
 #include <string.h>
 #include <time.h>
@@ -268,7 +269,8 @@ module_setup_types(PyObject *module, akc_state *st)
         akc_dispatcher_setup_types(module, st) < 0 ||
         akc_lifecycle_setup_types(module, st) < 0 ||
         akc_producer_setup_types(module, st) < 0 ||
-        akc_consumer_setup_types(module, st) < 0) {
+        akc_consumer_setup_types(module, st) < 0 ||
+        akc_admin_setup_types(module, st) < 0) {
         return -1;
     }
     return PyModule_AddStringConstant(module, "LIBRDKAFKA_MIN_VERSION",

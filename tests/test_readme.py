@@ -6,10 +6,13 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.rst").read_text()
@@ -76,3 +79,27 @@ def test_consumer_example_runs_against_the_broker(
     got, committed = map(int, r.stdout.split())
     assert 10 < got <= 600
     assert committed == 2  # both partitions had something to commit
+
+
+def test_admin_example_runs_against_the_broker(kafka_bootstrap: str) -> None:
+    [example] = [b for b in python_blocks() if "AIOAdminClient(" in b]
+    topic = f"readme-admin-{uuid.uuid4().hex}"
+    code = example.replace("127.0.0.1:9092", kafka_bootstrap).replace(
+        '"readme-admin"', repr(topic)
+    )
+    assert code.count(topic) == 1
+    r = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["4", "delete"]
+    other = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    deadline = time.monotonic() + 30
+    while topic in other.list_topics(timeout=10).topics:
+        assert time.monotonic() < deadline, "the example left its topic"
+        time.sleep(0.2)

@@ -61,3 +61,39 @@ def test_typed_usage_checks(tmp_path: Path) -> None:
     assert r.returncode != 0
     assert 'Argument 2 to "produce"' in r.stdout
     assert '"dispatch"' in r.stdout
+
+
+def test_typed_admin_usage_checks(tmp_path: Path) -> None:
+    """Admin results are typed per operation: a user's code that awaits
+    them checks, and a wrong argument or result use is caught."""
+    good = tmp_path / "good_admin.py"
+    good.write_text(
+        "import asyncio\n"
+        "from aiokafka_c import (AIOAdminClient, ConfigEntry,\n"
+        "                        ConfigResource, NewTopic)\n"
+        "async def main() -> str | None:\n"
+        "    async with AIOAdminClient({'bootstrap.servers': 'x'}) as a:\n"
+        "        fs = a.create_topics([NewTopic('t', 3, 1)],\n"
+        "                             operation_timeout=30)\n"
+        "        await asyncio.gather(*fs.values())\n"
+        "        res = ConfigResource('topic', 't')\n"
+        "        configs = await a.describe_configs([res])[res]\n"
+        "        entry: ConfigEntry = configs['retention.ms']\n"
+        "        groups = await a.list_consumer_groups()\n"
+        "        ids = [g.group_id for g in groups.valid]\n"
+        "        md = await a.list_topics('t', timeout=5)\n"
+        "        return entry.value if ids or md.topics else None\n"
+    )
+    bad = tmp_path / "bad_admin.py"
+    bad.write_text(
+        "from aiokafka_c import AIOAdminClient\n"
+        "async def main(a: AIOAdminClient) -> None:\n"
+        "    a.create_topics(['t'])\n"
+        "    n: int = await a.delete_topics(['t'])['t']\n"
+    )
+    r = _run("mypy", "--strict", str(good))
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = _run("mypy", "--strict", str(bad))
+    assert r.returncode != 0
+    assert 'List item 0 has incompatible type "str"' in r.stdout, r.stdout
+    assert '"None"' in r.stdout, r.stdout
