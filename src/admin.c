@@ -277,8 +277,9 @@ admin_teardown(akc_poller *p)
 /* Any path, no GIL: a worker still inside a call uses the handle, which
  * is then left behind. */
 static int
-admin_before_destroy(akc_poller *p)
+admin_before_destroy(akc_poller *p, int64_t *destroy_by)
 {
+    (void)destroy_by; /* a producer-type handle: destroyed in full */
     admin_ctx *ctx = p->ctx;
     if (ctx == NULL || ctx->worker == NULL) {
         return 0;
