@@ -30,8 +30,8 @@ esac
 
 # The legs other than the main one leave out what starts non-Python
 # programs (chromium, wrk, gcc for the wheel, the three JVMs of the
-# cluster group) and tests no extra C of ours.
-NOT_HEAVY=(-m "not browser and not wheel and not cluster" --ignore=tests/test_benchmarks_smoke.py)
+# cluster group, the soak's broker) and tests no extra C of ours.
+NOT_HEAVY=(-m "not browser and not wheel and not cluster and not soak" --ignore=tests/test_benchmarks_smoke.py)
 
 if [[ "$mode" == "--python" ]]; then
     # What these legs need from apt (scripts/setup.sh installs more, and
