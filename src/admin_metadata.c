@@ -29,6 +29,14 @@ metadata_job_run(akc_job *base, rd_kafka_t *rk)
     j->rk = rk;
     rd_kafka_topic_t *rkt = j->topic ? rd_kafka_topic_new(rk, j->topic, NULL)
                                      : NULL;
+    if (j->topic != NULL && rkt == NULL) {
+        /* A name librdkafka refuses (too long, say): never all topics. */
+        base->err = rd_kafka_last_error();
+        if (base->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            base->err = RD_KAFKA_RESP_ERR__INVALID_ARG;
+        }
+        return;
+    }
     base->err = rd_kafka_metadata(rk, rkt == NULL, rkt, &j->md,
                                   base->timeout_ms);
     if (rkt != NULL) {

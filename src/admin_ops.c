@@ -46,6 +46,11 @@ set_assignment(akc_admin_req *r, PyObject *o, void *obj, set_assignment_fn set)
             if (b == -1 && PyErr_Occurred()) {
                 rc = -1;
             }
+            else if (b < 0 || b > INT32_MAX) {
+                PyErr_Format(PyExc_ValueError,
+                             "%s(): broker id %ld out of range", r->fname, b);
+                rc = -1;
+            }
             a[k] = (int32_t)b;
         }
         char errstr[256];
@@ -391,9 +396,30 @@ akc_admin_delete_records(AdminObject *self, PyObject *const *args,
             return akc_adm_fail(&r);
         }
     }
+    /* The user's keys are TopicPartitions: fs is rebuilt from them, before
+     * the request goes out (nothing may fail after it has). */
+    PyObject *fs = PyDict_New();
+    for (size_t i = 0; fs != NULL && i < NITEMS(&r); i++) {
+        TopicPartitionObject *tp = (TopicPartitionObject *)ITEMS(&r)[i];
+        PyObject *key = Py_BuildValue("(Oi)", tp->topic, (int)tp->partition);
+        PyObject *fut = key ? PyDict_GetItemWithError(r.lookup, key) : NULL;
+        if (fut == NULL || PyDict_SetItem(fs, (PyObject *)tp, fut) < 0) {
+            if (fut == NULL && !PyErr_Occurred()) {
+                PyErr_Format(PyExc_ValueError,
+                             "%s(): the partitions changed while read",
+                             fname);
+            }
+            Py_CLEAR(fs);
+        }
+        Py_XDECREF(key);
+    }
+    if (fs == NULL) {
+        return akc_adm_fail(&r);
+    }
     rd_kafka_topic_partition_list_t *l = akc_tplist_from_py(st, r.seq,
                                                             fname);
     if (l == NULL) {
+        Py_DECREF(fs);
         return akc_adm_fail(&r);
     }
     rd_kafka_DeleteRecords_t *del = rd_kafka_DeleteRecords_new(l);
@@ -401,21 +427,11 @@ akc_admin_delete_records(AdminObject *self, PyObject *const *args,
     rd_kafka_queue_t *q = akc_adm_submit(&r, ADMIN_DELETE_RECORDS);
     if (q == NULL) {
         rd_kafka_DeleteRecords_destroy(del);
+        Py_DECREF(fs);
         return akc_adm_fail(&r);
     }
     rd_kafka_DeleteRecords(r.rk, &del, 1, r.options, q);
     rd_kafka_DeleteRecords_destroy(del);
-    /* The user's keys are TopicPartitions: fs is rebuilt from them. */
-    PyObject *fs = PyDict_New();
-    for (size_t i = 0; fs != NULL && i < NITEMS(&r); i++) {
-        TopicPartitionObject *tp = (TopicPartitionObject *)ITEMS(&r)[i];
-        PyObject *key = Py_BuildValue("(Oi)", tp->topic, (int)tp->partition);
-        PyObject *fut = key ? PyDict_GetItemWithError(r.lookup, key) : NULL;
-        if (fut == NULL || PyDict_SetItem(fs, (PyObject *)tp, fut) < 0) {
-            Py_CLEAR(fs);
-        }
-        Py_XDECREF(key);
-    }
     PyObject *done = akc_adm_done(&r, q, 0);
     Py_XDECREF(done);
     return fs;

@@ -5,6 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The shortest request_timeout delete_records() takes (see below). */
+#define MIN_DELETE_RECORDS_MS 100
+
+static int adm_future(akc_admin_req *r, PyObject *ukey, PyObject *rkey);
+
 
 void
 akc_adm_clear(akc_admin_req *r)
@@ -93,6 +98,16 @@ akc_adm_start(akc_admin_req *r, AdminObject *self, const char *fname,
         opt_ms(optv[OPT_OPERATION], &op_ms) < 0) {
         return -1;
     }
+    if (api == RD_KAFKA_ADMIN_OP_DELETERECORDS && req_ms >= 0 &&
+        req_ms < MIN_DELETE_RECORDS_MS) {
+        /* librdkafka 2.0.2 frees the request while rd_kafka_DeleteRecords()
+         * still sets it up when its timeout expires that soon: a heap
+         * corruption, every time at 0 ms. */
+        PyErr_Format(PyExc_ValueError,
+                     "%s(): request_timeout must be at least %d ms",
+                     fname, MIN_DELETE_RECORDS_MS);
+        return -1;
+    }
     int validate = optv[OPT_VALIDATE] ? PyObject_IsTrue(optv[OPT_VALIDATE])
                                       : 0;
     if (validate < 0) {
@@ -105,7 +120,10 @@ akc_adm_start(akc_admin_req *r, AdminObject *self, const char *fname,
                          items_name, Py_TYPE(items)->tp_name);
             return -1;
         }
-        r->seq = PySequence_Fast(items, items_name);
+        /* A tuple of our own: the loops below run user code (attribute
+         * getters, __hash__ and __eq__ of subclasses), which must not be
+         * able to change or free what they iterate over. */
+        r->seq = PySequence_Tuple(items);
         if (r->seq == NULL) {
             return -1;
         }
@@ -153,6 +171,24 @@ akc_adm_start(akc_admin_req *r, AdminObject *self, const char *fname,
  * lookup; borrowed).  A key given twice is a ValueError. */
 int
 akc_adm_future(akc_admin_req *r, PyObject *ukey, PyObject *rkey)
+{
+    /* The result is matched on the poll thread: by an exact str, whose
+     * hash and equality run no user code. */
+    PyObject *own = NULL;
+    if (PyUnicode_Check(rkey) && !PyUnicode_CheckExact(rkey)) {
+        own = PyUnicode_FromObject(rkey);
+        if (own == NULL) {
+            return -1;
+        }
+        rkey = own;
+    }
+    int rc = adm_future(r, ukey, rkey);
+    Py_XDECREF(own);
+    return rc;
+}
+
+static int
+adm_future(akc_admin_req *r, PyObject *ukey, PyObject *rkey)
 {
     int dup = PyDict_Contains(r->fs, ukey);
     if (dup == 0) {
@@ -279,14 +315,15 @@ akc_adm_attr_int(akc_admin_req *r, PyObject *o, const char *attr, int *out)
     if (v == NULL) {
         return -1;
     }
-    long x = PyLong_Check(v) ? PyLong_AsLong(v) : -1;
-    int bad = !PyLong_Check(v) || (x == -1 && PyErr_Occurred()) ||
-              x < INT32_MIN || x > INT32_MAX;
+    int is_int = PyLong_Check(v) && !PyBool_Check(v);
+    long x = is_int ? PyLong_AsLong(v) : -1;
+    int range = is_int && ((x == -1 && PyErr_Occurred()) || x < INT32_MIN ||
+                           x > INT32_MAX);
     Py_DECREF(v);
-    if (bad) {
+    if (!is_int || range) {
         PyErr_Clear();
-        PyErr_Format(PyExc_TypeError, "%s(): %s must be an int (32 bits)",
-                     r->fname, attr);
+        PyErr_Format(range ? PyExc_OverflowError : PyExc_TypeError,
+                     "%s(): %s must be an int (32 bits)", r->fname, attr);
         return -1;
     }
     *out = (int)x;

@@ -731,9 +731,62 @@ async def test_bad_arguments_raise_cleanly(admin: AIOAdminClient) -> None:
                 ResourceType.UNKNOWN, None, "any", None, None, "any", "any"
             )
         )
+    # librdkafka 2.0.2 corrupts its heap when a DeleteRecords request
+    # expires while it is set up: too short a timeout is refused.
+    with pytest.raises(ValueError, match="at least 100 ms"):
+        admin.delete_records([TopicPartition("t", 0, 1)], request_timeout=0)
+    with pytest.raises(OverflowError):
+        admin.create_topics([NewTopic("t", 2**40, 1)])
+    with pytest.raises(ValueError, match="broker id"):
+        admin.create_topics([NewTopic("t", replica_assignment=[[2**32 + 1]])])
     # Nothing above reached librdkafka: the client still works.
     md = await asyncio.wait_for(admin.list_topics(timeout=10), SLOW)
     assert md.brokers
+    # A name librdkafka refuses is an error, never every topic.
+    with pytest.raises(KafkaException):
+        await asyncio.wait_for(admin.list_topics("x" * 600, timeout=10), SLOW)
+
+
+@pytest.mark.asyncio
+async def test_user_code_that_changes_the_list_while_it_is_read(
+    admin: AIOAdminClient, kafka_bootstrap: str
+) -> None:
+    """A str subclass whose __hash__ grows the list, and a NewTopic whose
+    attribute getter clears it: the call works on what was passed (it
+    used to overflow the heap and use freed items)."""
+    groups: list[str] = []
+
+    class Growing(str):
+        def __hash__(self) -> int:
+            if len(groups) < 500:
+                groups.extend(Growing(f"g-{len(groups)}") for _ in range(50))
+            return str.__hash__(self)
+
+        __eq__ = str.__eq__
+
+    groups.append(Growing(f"no-such-group-{uuid.uuid4().hex[:6]}"))
+    fs = admin.delete_consumer_groups(groups)
+    assert len(fs) == 1
+    await _fails_with(next(iter(fs.values())),
+                      KafkaError.GROUP_ID_NOT_FOUND)
+
+    topics: list[NewTopic] = []
+    name = f"t-clear-{uuid.uuid4().hex[:6]}"
+
+    class Clearing(NewTopic):
+        @property  # type: ignore[override]
+        def num_partitions(self) -> int:
+            topics.clear()
+            return 1
+
+        @num_partitions.setter
+        def num_partitions(self, value: int) -> None:
+            pass
+
+    topics.append(Clearing(name, 1, 1))
+    fs2 = admin.create_topics(topics)
+    assert list(fs2) == [name]
+    await asyncio.wait_for(fs2[name], SLOW)
 
 
 @pytest.mark.asyncio
