@@ -50,6 +50,7 @@ SCRAM_USERS = {
 PLAIN_USERS = {
     "carol": "carol-secret",
     "dave": "dave-secret",
+    "erin": "erin-secret",  # no ACL at all
 }
 #: the one topic dave may write to (so that his idempotent producer's
 #: InitProducerId is allowed: KIP-679 asks for WRITE on some topic)

@@ -543,3 +543,77 @@ async def test_consume_without_group_acl_raises_then_grant(
     await denied_then_granted(
         kafka_secure, ResourceType.TOPIC, KafkaError.GROUP_AUTHORIZATION_FAILED
     )
+
+
+@pytest.mark.asyncio
+async def test_idempotent_producer_without_any_write_acl_is_fatal(
+    kafka_secure: SecureBroker,
+) -> None:
+    """erin may DESCRIBE the topic but WRITE nothing (and has no
+    IdempotentWrite): the broker refuses the idempotent producer's
+    InitProducerId, which librdkafka makes a fatal error. error_cb says
+    why (CLUSTER_AUTHORIZATION_FAILED, fatal); the waiting futures fail
+    at once with _PURGE_QUEUE (librdkafka purges the queue on a fatal
+    error), later calls with _FATAL; nothing waits for a timeout. Such a
+    producer is done for: grant WRITE (or IdempotentWrite on the
+    cluster) and make a new one."""
+    topic = make_topic(kafka_secure.plaintext)
+    kafka_secure.create_acls(
+        [acl("erin", ResourceType.TOPIC, topic, AclOperation.DESCRIBE)]
+    )
+    errors = Errors()
+    conf = {
+        **sasl_conf(kafka_secure, "PLAIN", "erin", PLAIN_USERS["erin"]),
+        "message.timeout.ms": 120_000,
+        "error_cb": errors,
+    }
+
+    async def attempt() -> list[object]:
+        return await asyncio.wait_for(
+            asyncio.gather(
+                *(producer.produce(topic, b"v%d" % i) for i in range(5)),
+                return_exceptions=True,
+            ),
+            SLOW,
+        )
+
+    t0 = time.monotonic()
+    producer = AIOProducer(conf)
+    try:
+        results = await attempt()
+        # The DESCRIBE grant may not have reached the authorizer yet:
+        # then the topic itself is refused, as for dave above.
+        deadline = time.monotonic() + SLOW
+        while {error_of(r).code() for r in results} == {
+            KafkaError.TOPIC_AUTHORIZATION_FAILED
+        }:
+            assert time.monotonic() < deadline
+            await producer.close()
+            await asyncio.sleep(0.5)
+            errors.got.clear()
+            t0 = time.monotonic()
+            producer = AIOProducer(conf)
+            results = await attempt()
+        failed_after = time.monotonic() - t0
+        codes = {error_of(r).code() for r in results}
+        assert codes <= {KafkaError._PURGE_QUEUE, KafkaError._FATAL}, [
+            error_of(r).str() for r in results
+        ]
+        assert failed_after < 30, failed_after
+        fatal = errors.first({KafkaError.CLUSTER_AUTHORIZATION_FAILED})
+        assert fatal is not None, errors.texts()
+        assert fatal.fatal()
+        assert "idempotence PID" in fatal.str(), fatal.str()
+        with pytest.raises(KafkaException) as info:
+            await asyncio.wait_for(producer.produce(topic, b"again"), SLOW)
+        assert info.value.args[0].code() == KafkaError._FATAL
+        print(
+            f"ACL no WRITE anywhere: error_cb {fatal.name()} "
+            f"(fatal): {fatal.str()}; futures "
+            f"{sorted({error_of(r).name() for r in results})}; then "
+            f"{info.value.args[0].name()}: {info.value.args[0].str()}"
+        )
+    finally:
+        t1 = time.monotonic()
+        await asyncio.wait_for(producer.close(), CLOSE_BOUND + 5)
+        assert time.monotonic() - t1 < CLOSE_BOUND
