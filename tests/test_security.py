@@ -200,6 +200,7 @@ def test_scram_users_exist_for_a_current_librdkafka(
 @pytest.mark.xfail(
     LIBRDKAFKA < (2, 6, 1),
     strict=True,
+    raises=KafkaException,  # the produce futures: _MSG_TIMED_OUT
     reason=(
         "librdkafka < 2.6.1 sends the client nonce twice in SCRAM's "
         "client-final-message (librdkafka#4895); Kafka >= 3.8.1 (and 4.x) "
