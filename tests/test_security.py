@@ -309,7 +309,7 @@ def test_each_bad_certificate_is_bad_for_its_own_reason(
 
 
 TLS_CASES = {
-    # name: (listener, extra config, what the reason must say)
+    # name: (listener, the Pki attribute used as ssl.ca.location, extra config)
     "wrong-ca": ("SSL", "other_ca", {}),
     "expired": ("EXPIRED", "ca", {}),
     "hostname-mismatch": (
