@@ -6,6 +6,9 @@
 #                                 with the `cluster` group (a 3-node
 #                                 KRaft cluster whose brokers the tests
 #                                 kill; a few minutes, this leg only)
+#                                 and the `security` group (TLS, SASL
+#                                 and ACLs on a broker of its own; this
+#                                 leg only)
 #   bash scripts/test.sh --asan   the suite again with the extension built
 #                                 under AddressSanitizer + UBSan, asyncio
 #                                 debug mode and python -X dev
@@ -14,8 +17,9 @@
 #                                 or pythonX.Y on PATH), each in its own
 #                                 venv .venv-X.Y with the extension built
 #                                 for it; one broker serves them all.  The
-#                                 browser, benchmark-smoke, wheel and
-#                                 cluster tests run only in the main leg
+#                                 browser, benchmark-smoke, wheel,
+#                                 cluster and security tests run only in
+#                                 the main leg
 #                                 (--asan leaves them out too).
 #
 # Further arguments go to pytest.
@@ -30,8 +34,9 @@ esac
 
 # The legs other than the main one leave out what starts non-Python
 # programs (chromium, wrk, gcc for the wheel, the three JVMs of the
-# cluster group, the soak's broker) and tests no extra C of ours.
-NOT_HEAVY=(-m "not browser and not wheel and not cluster and not soak" --ignore=tests/test_benchmarks_smoke.py)
+# cluster group, the TLS/SASL/ACL broker of the security group, the
+# soak's broker) and tests no extra C of ours.
+NOT_HEAVY=(-m "not browser and not wheel and not cluster and not security and not soak" --ignore=tests/test_benchmarks_smoke.py)
 
 if [[ "$mode" == "--python" ]]; then
     # What these legs need from apt (scripts/setup.sh installs more, and

@@ -15,6 +15,10 @@
   asks for it; such tests are marked ``cluster`` here automatically (so
   ``-m "not cluster"`` never starts it). ``cluster`` (function): the same
   cluster, with any node a previous test left down started again.
+- ``kafka_secure`` (session): a single-node broker with TLS, SASL
+  (SCRAM-SHA-512, PLAIN) and ACLs (``tests.securebroker.SecureBroker``),
+  its certificates made by ``openssl`` in its own directory; started only
+  when a selected test asks for it, and such tests are marked ``security``.
 
 The helpers use confluent-kafka (a test dependency), never aiokafka_c, so a
 bug in our client cannot hide itself in its own checks.
@@ -43,6 +47,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from tests.kafkabroker import KafkaBroker, KafkaCluster
+from tests.securebroker import SecureBroker
 
 BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 #: where the cluster tests append their figures (one JSON object a line),
@@ -227,14 +232,33 @@ def cluster(kafka_cluster: KafkaCluster) -> KafkaCluster:
     return kafka_cluster
 
 
+@pytest.fixture(scope="session")
+def kafka_secure(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[SecureBroker]:
+    """A broker with SSL, SASL_SSL and ACLs for the whole session (only if
+    asked for); its certificates, data and logs are under the session's
+    temporary directory."""
+    secure = SecureBroker(tmp_path_factory.mktemp("kafka-secure"))
+    try:
+        secure.start()
+        yield secure
+    finally:
+        secure.stop()
+
+
 def pytest_collection_modifyitems(
     config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    # Marks every test that uses the cluster, however indirectly, so that
-    # -m "not cluster" deselects exactly the tests that would start it.
+    # Marks every test that uses the cluster (or the secure broker),
+    # however indirectly, so that -m "not cluster" (-m "not security")
+    # deselects exactly the tests that would start it.
     for item in items:
-        if "kafka_cluster" in getattr(item, "fixturenames", ()):
+        names = getattr(item, "fixturenames", ())
+        if "kafka_cluster" in names:
             item.add_marker(pytest.mark.cluster)
+        if "kafka_secure" in names:
+            item.add_marker(pytest.mark.security)
 
 
 def record_figures(

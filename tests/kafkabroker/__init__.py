@@ -487,12 +487,17 @@ class KafkaBroker:
         cluster_id: str | None = None,
         heap: str = HEAP,
         jvm_options: tuple[str, ...] = (),
+        format_args: tuple[str, ...] = (),
     ) -> None:
         """``node_id``, ``controller_port``, ``quorum_voters`` (the
         ``controller.quorum.voters`` of every node) and ``cluster_id``
         (the same for every node) are for the nodes of a KafkaCluster; by
-        default the broker is its own single-voter quorum."""
+        default the broker is its own single-voter quorum.
+        ``format_args`` go to the storage format tool after the cluster id
+        and config (``("--add-scram", "SCRAM-SHA-512=[name=u,password=p]")``
+        creates a SCRAM user before the first start)."""
         self.node_id = node_id
+        self._format_args = tuple(format_args)
         self._cluster_id = cluster_id
         self._heap = heap
         self._jvm_options = tuple(jvm_options)
@@ -638,6 +643,7 @@ class KafkaBroker:
             self._cluster_id or random_cluster_id(),
             "-c",
             str(self.properties_path),
+            *self._format_args,
         )
         res = subprocess.run(
             cmd,
