@@ -214,6 +214,68 @@ async def test_produce_outside_a_transaction_raises_at_once(
         assert len(p) == 0
 
 
+@pytest.mark.asyncio
+async def test_messages_waiting_for_room_join_the_commit_or_fail_on_abort(
+    kafka_bootstrap: str, topic: str
+) -> None:
+    # librdkafka's queue holds 10: 10 more wait in the producer's own
+    # ordered overflow, which commit must wait for and abort must fail.
+    conf = txn_conf(kafka_bootstrap, **{"queue.buffering.max.messages": 10})
+    async with AIOProducer(conf) as p:
+        await p.init_transactions()
+        p.begin_transaction()
+        futs = [p.produce(topic, b"w%d" % i) for i in range(20)]
+        assert len(p) == 20
+        await p.commit_transaction()
+        assert all(f.done() and f.exception() is None for f in futs)
+
+        p.begin_transaction()
+        dropped = [p.produce(topic, b"d%d" % i) for i in range(20)]
+        await p.abort_transaction()
+        errors = await asyncio.gather(*dropped, return_exceptions=True)
+        assert all(isinstance(e, KafkaException) for e in errors)
+        codes = {e.args[0].code() for e in errors}
+        assert KafkaError._PURGE_QUEUE in codes
+        async with p.transaction():
+            await p.produce(topic, b"end")
+    got = read_values(kafka_bootstrap, topic, b"end")
+    assert got == [b"w%d" % i for i in range(20)] + [b"end"]
+
+
+@pytest.mark.asyncio
+async def test_abortable_commit_error_aborts_and_raises(
+    kafka_bootstrap: str, topic: str
+) -> None:
+    # The broker refuses a message over its message.max.bytes (1 MiB): a
+    # permanent delivery failure makes the transaction abortable.
+    conf = txn_conf(kafka_bootstrap, **{"message.max.bytes": 4_000_000})
+    async with AIOProducer(conf) as p:
+        await p.init_transactions()
+        with pytest.raises(KafkaException) as ei:
+            async with p.transaction():
+                p.produce_nowait(topic, b"small")
+                big = p.produce(topic, b"x" * 2_000_000)
+        err = ei.value.args[0]
+        assert err.txn_requires_abort() and not err.fatal()
+        assert "aborted" in str(err)
+        with pytest.raises(KafkaException):
+            await big
+        # The transaction was aborted for us.  librdkafka 2.0.2 may fail
+        # the next one too (the refused message left a gap in the
+        # idempotent sequence: it bumps the epoch through another abortable
+        # error); "abort and begin again" gets through.
+        for _ in range(3):
+            try:
+                async with p.transaction():
+                    await p.produce(topic, b"end")
+                break
+            except KafkaException:
+                pass  # the message purged, or the commit: aborted for us
+        else:
+            pytest.fail("no transaction got through after the abort")
+    assert read_values(kafka_bootstrap, topic, b"end") == [b"end"]
+
+
 # ---- offsets in the transaction -------------------------------------------
 
 
