@@ -588,3 +588,91 @@ def test_fork_child_refuses_the_parents_producer(
     assert "child status 0" in r.stdout
     assert "parent committed" in r.stdout
     assert read_values(kafka_bootstrap, topic, b"parent") == [b"parent"]
+
+
+# ---- exactly once across a crash -------------------------------------------
+
+EOS_CHILD = """
+import asyncio, sys
+from aiokafka_c import AIOConsumer, AIOProducer, OFFSET_STORED, TopicPartition
+bs, src, dst, group, tid, n = sys.argv[1:7]
+n = int(n)
+
+async def main():
+    consumer = AIOConsumer({"bootstrap.servers": bs, "group.id": group,
+                            "enable.auto.commit": False,
+                            "auto.offset.reset": "earliest"})
+    producer = AIOProducer({"bootstrap.servers": bs, "transactional.id": tid,
+                            "linger.ms": 5})
+    async with consumer, producer:
+        # Fences (and aborts) what a killed predecessor left open, so the
+        # committed offsets read next are stable.
+        await producer.init_transactions(timeout=60)
+        await consumer.assign([TopicPartition(src, 0, OFFSET_STORED)])
+        cgm = await consumer.consumer_group_metadata()
+        while True:
+            batch = await consumer.consume(10, timeout=1.0)
+            if not batch:
+                continue
+            nxt = batch[-1].offset() + 1
+            async with producer.transaction():
+                for msg in batch:
+                    producer.produce_nowait(dst, b"out-" + msg.value())
+                await asyncio.sleep(0.02)  # a wider window to be killed in
+                await producer.send_offsets_to_transaction(
+                    [TopicPartition(src, 0, nxt)], cgm)
+            print("committed", nxt, flush=True)
+            if nxt >= n:
+                return
+
+asyncio.run(main())
+"""
+
+
+def test_sigkill_mid_transaction_gives_exactly_once(
+    kafka_bootstrap: str, new_topic: TopicFactory
+) -> None:
+    n = 300
+    src, dst = new_topic(1), new_topic(1)
+    from confluent_kafka import Producer
+
+    plain = Producer({"bootstrap.servers": kafka_bootstrap})
+    for i in range(n):
+        plain.produce(src, b"%d" % i)
+    assert plain.flush(30) == 0
+    args = [
+        sys.executable,
+        "-c",
+        EOS_CHILD,
+        kafka_bootstrap,
+        src,
+        dst,
+        f"eos-{uuid.uuid4().hex}",
+        f"eos-{uuid.uuid4().hex}",
+        str(n),
+    ]
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    child = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
+    )
+    try:
+        assert child.stdout is not None
+        deadline = time.monotonic() + 60
+        while True:
+            line = child.stdout.readline().decode()
+            assert line, "the first run ended before it was killed"
+            if int(line.split()[1]) >= 100:
+                break
+            assert time.monotonic() < deadline
+        child.kill()  # SIGKILL, most likely inside a transaction
+    finally:
+        child.kill()
+        child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
+    r = subprocess.run(args, capture_output=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[-1] == str(n).encode()
+    got = read_values(kafka_bootstrap, dst, b"out-%d" % (n - 1))
+    assert sorted(got) == sorted(b"out-%d" % i for i in range(n))
+    assert len(got) == n
