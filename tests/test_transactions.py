@@ -525,6 +525,30 @@ async def test_close_with_an_open_transaction(
 
 
 @pytest.mark.asyncio
+async def test_close_while_a_commit_waits_for_room(
+    kafka_bootstrap: str, topic: str
+) -> None:
+    conf = txn_conf(kafka_bootstrap, **{"queue.buffering.max.messages": 10})
+    p = AIOProducer(conf)
+    await p.init_transactions()
+    p.begin_transaction()
+    futs = [p.produce(topic, b"w%d" % i) for i in range(20)]
+    commit = p.commit_transaction()  # held back behind the overflow
+    t0 = time.monotonic()
+    await p.close(timeout=10)
+    assert time.monotonic() - t0 < 10
+    results = await asyncio.wait_for(
+        asyncio.gather(commit, *futs, return_exceptions=True), 15
+    )
+    # Either the commit got through with every message, or it failed
+    # cleanly: never a hang, never a message left unanswered.
+    if results[0] is None:
+        assert all(not isinstance(r, BaseException) for r in results[1:])
+    else:
+        assert isinstance(results[0], KafkaException)
+
+
+@pytest.mark.asyncio
 async def test_dropped_producer_with_an_open_transaction(
     kafka_bootstrap: str, topic: str
 ) -> None:
