@@ -87,6 +87,36 @@ akc_raise(akc_state *st, rd_kafka_resp_err_t code, const char *reason)
     return NULL;
 }
 
+PyObject *
+akc_exception_from_error(akc_state *st, const rd_kafka_error_t *error,
+                         const char *context)
+{
+    const char *text = rd_kafka_error_string(error);
+    PyObject *reason = NULL;
+    if (context != NULL) {
+        reason = PyUnicode_FromFormat("%s: %s", context, text);
+        if (reason == NULL) {
+            return NULL;
+        }
+        text = PyUnicode_AsUTF8(reason);
+        if (text == NULL) {
+            Py_DECREF(reason);
+            return NULL;
+        }
+    }
+    PyObject *e = akc_error_new(st, rd_kafka_error_code(error), text,
+                                rd_kafka_error_is_fatal(error),
+                                rd_kafka_error_is_retriable(error),
+                                rd_kafka_error_txn_requires_abort(error));
+    Py_XDECREF(reason);
+    if (e == NULL) {
+        return NULL;
+    }
+    PyObject *exc = akc_exception_new(st, e);
+    Py_DECREF(e);
+    return exc;
+}
+
 /* KafkaError(error, reason=None, fatal=False, retriable=False,
  *            txn_requires_abort=False) */
 static PyObject *

@@ -26,6 +26,13 @@ PyObject *akc_error_from_code(akc_state *st, rd_kafka_resp_err_t code,
 /* Returns a new KafkaException instance wrapping a KafkaError. */
 PyObject *akc_exception_new(akc_state *st, PyObject *kafka_error);
 
+/* Returns a new KafkaException instance for a librdkafka error object
+ * (not taken), with its retriable, fatal and txn_requires_abort flags;
+ * context (may be NULL) goes before librdkafka's text.  GIL held. */
+PyObject *akc_exception_from_error(akc_state *st,
+                                   const rd_kafka_error_t *error,
+                                   const char *context);
+
 /* The one place librdkafka errors become Python exceptions: sets
  * KafkaException(KafkaError(code, reason)) and returns NULL. */
 PyObject *akc_raise(akc_state *st, rd_kafka_resp_err_t code,

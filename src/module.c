@@ -348,6 +348,7 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->TopicMetadataType);
     Py_VISIT(st->PartitionMetadataType);
     Py_VISIT(st->ConsumerGroupMetadataType);
+    Py_VISIT(st->TransactionType);
     Py_VISIT(st->get_running_loop);
     Py_VISIT(st->iscoroutine);
     Py_VISIT(st->default_logger);
@@ -375,6 +376,7 @@ module_clear(PyObject *module)
     Py_CLEAR(st->TopicMetadataType);
     Py_CLEAR(st->PartitionMetadataType);
     Py_CLEAR(st->ConsumerGroupMetadataType);
+    Py_CLEAR(st->TransactionType);
     Py_CLEAR(st->get_running_loop);
     Py_CLEAR(st->iscoroutine);
     Py_CLEAR(st->default_logger);

@@ -36,6 +36,7 @@ typedef struct {
     PyTypeObject *PartitionMetadataType;
     PyTypeObject *ConsumerGroupMetadataType;
     PyTypeObject *ConsumerType;
+    PyTypeObject *TransactionType; /* producer.transaction()'s manager */
     PyTypeObject *ReadyType;      /* consumer: an awaitable already done */
     PyTypeObject *RebalanceType;  /* consumer: a rebalance for the loop */
     PyObject *in_consumer_callback; /* ContextVar: inside on_assign & co */

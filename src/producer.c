@@ -16,6 +16,7 @@
 #include "conf.h"
 #include "errors.h"
 #include "payload.h"
+#include "transactions.h"
 
 #include <structmember.h>
 
@@ -70,6 +71,9 @@ producer_on_events(PyObject *client, rd_kafka_event_t **evs, size_t n)
         rd_kafka_event_destroy(evs[i]);
     }
     akc_producer_drain_overflow(self);
+    if (self->txn_waiting != NULL) {
+        akc_txn_on_events(self);
+    }
     producer_answer_flushes(self, 0);
     akc_producer_update_tick(self);
 }
@@ -104,8 +108,12 @@ producer_closing_step(PyObject *client)
         self->close_purged = 1;
         remaining = akc_producer_pending(self);
     }
-    return self->close_purged &&
-           (remaining == 0 || (hard >= 0 && now >= hard));
+    int done = self->close_purged &&
+               (remaining == 0 || (hard >= 0 && now >= hard));
+    if (done && self->transactional) {
+        akc_txn_closing(self);
+    }
+    return done;
 }
 
 /* forget_handle: topic handles must go before the handle.  Forked, the
@@ -150,9 +158,11 @@ producer_release(PyObject *client, const char *why, int quiet)
             Py_DECREF(m);
         }
         PyDict_Clear(self->flush_waiters);
+        akc_txn_release(self, 1);
         PyErr_Clear();
         return;
     }
+    akc_txn_release(self, 0);
     producer_fail_overflow(self, why);
     while (self->inflight != NULL) {
         ProducedMessage *m = self->inflight;
@@ -192,6 +202,20 @@ static const akc_client_ops producer_ops = {
     .fail_orphans = producer_fail_orphans,
 };
 
+/* A transactional producer's poll thread also owns its worker thread,
+ * which must be idle (or left behind with the handle) before the handle
+ * goes. */
+static const akc_client_ops producer_txn_ops = {
+    .on_events = producer_on_events,
+    .closing_step = producer_closing_step,
+    .forget_handle = producer_forget_handle,
+    .teardown = akc_txn_teardown,
+    .release = producer_release,
+    .fail_orphans = producer_fail_orphans,
+    .before_destroy = akc_txn_before_destroy,
+    .ctx_free = akc_txn_ctx_free,
+};
+
 /* ---- produce ------------------------------------------------------ */
 
 static PyObject *
@@ -205,7 +229,8 @@ producer_produce_common(ProducerObject *self, PyObject *const *args,
     akc_produce_arg_names(st, nowait, names);
     if (akc_parse_args(method, args, nargs, kwnames, names, 3, 1, a) < 0 ||
         akc_core_check_open(&self->core, method) < 0 ||
-        akc_core_check_loop(&self->core, method) < 0) {
+        akc_core_check_loop(&self->core, method) < 0 ||
+        (self->transactional && akc_txn_check_produce(self, method) < 0)) {
         return NULL;
     }
     ProducedMessage *m = akc_produce_build_message(st, a, nowait);
@@ -460,8 +485,21 @@ producer_start(ProducerObject *self, rd_kafka_conf_t *conf, int auto_idem,
                int want_throttle)
 {
     akc_core *core = &self->core;
+    const akc_client_ops *ops = self->transactional ? &producer_txn_ops
+                                                    : &producer_ops;
+    akc_txn *txn = NULL;
+    if (self->transactional &&
+        (txn = akc_txn_new(core->st, core->dispatcher,
+                           akc_conf_get_int(conf, "transaction.timeout.ms",
+                                            60000))) == NULL) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
     akc_poller *p = akc_poller_new(core->st, core->dispatcher);
     if (p == NULL) {
+        if (txn != NULL) {
+            akc_txn_ctx_free(txn, 0);
+        }
         rd_kafka_conf_destroy(conf);
         return -1;
     }
@@ -472,12 +510,15 @@ producer_start(ProducerObject *self, rd_kafka_conf_t *conf, int auto_idem,
     if (rk == NULL) {
         rd_kafka_conf_destroy(conf);
         akc_poller_free_unstarted(p);
+        if (txn != NULL) {
+            akc_txn_ctx_free(txn, 0);
+        }
         producer_new_failed(core->st, errstr, auto_idem);
         return -1;
     }
     rd_kafka_queue_t *queue = rd_kafka_queue_get_main(rk);
-    if (akc_poller_start(p, (PyObject *)self, core, rk, queue,
-                         &producer_ops) < 0) {
+    p->ctx = txn; /* the poller owns it from now on */
+    if (akc_poller_start(p, (PyObject *)self, core, rk, queue, ops) < 0) {
         akc_poller_free_unstarted(p);
         Py_BEGIN_ALLOW_THREADS
         rd_kafka_queue_destroy(queue);
@@ -487,7 +528,7 @@ producer_start(ProducerObject *self, rd_kafka_conf_t *conf, int auto_idem,
     }
     core->rk = rk;
     core->poller = p;
-    core->ops = &producer_ops;
+    core->ops = ops;
     core->state = AKC_OPEN;
     return 0;
 }
@@ -532,6 +573,14 @@ producer_prepare(ProducerObject *self, PyObject *config, PyObject *loop,
     }
     self->ovf_max = (Py_ssize_t)akc_conf_get_int(
         conf, "queue.buffering.max.messages", 100000);
+    char tid[8];
+    size_t tid_size = sizeof(tid);
+    rd_kafka_conf_res_t res = rd_kafka_conf_get(conf, "transactional.id",
+                                                tid, &tid_size);
+    /* A longer id than the buffer still says "set" (tid_size > 1). */
+    self->transactional = (res == RD_KAFKA_CONF_OK ||
+                           (res == RD_KAFKA_CONF_INVALID && tid_size > 1)) &&
+                          tid_size > 1;
     return conf;
 }
 
@@ -664,6 +713,7 @@ producer_finalize(PyObject *op)
                             left);
     }
     if (left >= 0) {
+        akc_txn_release(self, 0);
         producer_fail_overflow(self, "the producer was garbage-collected "
                                      "before the message could be queued");
         producer_answer_flushes(self, 1);
@@ -693,6 +743,7 @@ producer_dealloc(ProducerObject *self)
     }
     PyMem_Free(self->ovf);
     self->ovf = NULL;
+    akc_txn_release(self, 1);
     Py_CLEAR(self->topics);
     Py_CLEAR(self->flush_waiters);
     Py_CLEAR(self->forget_flush);
@@ -739,6 +790,51 @@ static PyMethodDef producer_methods[] = {
      "stop the poll thread.  Returns the caller's own awaitable; safe to "
      "call again, from any thread or callback.  Without a running loop it "
      "waits for the close to finish."},
+    {"init_transactions",
+     (PyCFunction)(void (*)(void))akc_producer_init_transactions,
+     METH_FASTCALL | METH_KEYWORDS,
+     "init_transactions($self, /, timeout=None)\n--\n\n"
+     "Return a future that completes once the producer's transactional.id "
+     "is registered (fencing any older producer with the same id).  Runs "
+     "on the producer's worker thread.  timeout None: twice "
+     "transaction.timeout.ms."},
+    {"begin_transaction", (PyCFunction)akc_producer_begin_transaction,
+     METH_NOARGS,
+     "begin_transaction($self, /)\n--\n\n"
+     "Start a transaction now (does not block).  Messages may be produced "
+     "only inside one."},
+    {"send_offsets_to_transaction",
+     (PyCFunction)(void (*)(void))akc_producer_send_offsets,
+     METH_FASTCALL | METH_KEYWORDS,
+     "send_offsets_to_transaction($self, /, offsets, group_metadata, "
+     "timeout=None)\n--\n\n"
+     "Return a future that completes once offsets (TopicPartitions: the "
+     "next offset to consume) of the consumer group of group_metadata "
+     "(AIOConsumer.consumer_group_metadata()) are part of the current "
+     "transaction, committed with it.  timeout None: "
+     "transaction.timeout.ms."},
+    {"commit_transaction",
+     (PyCFunction)(void (*)(void))akc_producer_commit_transaction,
+     METH_FASTCALL | METH_KEYWORDS,
+     "commit_transaction($self, /, timeout=None)\n--\n\n"
+     "Return a future that completes once every message of the "
+     "transaction is delivered (their futures first) and the transaction "
+     "is committed.  timeout None: what is left of "
+     "transaction.timeout.ms.  Errors are KafkaException: retriable() "
+     "(call again), txn_requires_abort() (abort, then begin again) or "
+     "fatal() (close the producer)."},
+    {"abort_transaction",
+     (PyCFunction)(void (*)(void))akc_producer_abort_transaction,
+     METH_FASTCALL | METH_KEYWORDS,
+     "abort_transaction($self, /, timeout=None)\n--\n\n"
+     "Return a future that completes once the transaction is aborted; "
+     "its messages not yet delivered fail with _PURGE_QUEUE or "
+     "_PURGE_INFLIGHT."},
+    {"transaction", (PyCFunction)akc_producer_transaction, METH_NOARGS,
+     "transaction($self, /)\n--\n\n"
+     "An async context manager: begin on enter, commit on a normal exit "
+     "(aborting first when the commit fails with an error that requires "
+     "it), abort on an exception, which propagates."},
     {"_mock_push_errors", (PyCFunction)(void (*)(void))akc_mock_push_errors,
      METH_FASTCALL | METH_KEYWORDS,
      "_mock_push_errors($self, /, errors, api_key=0)\n--\n\n"
@@ -793,7 +889,7 @@ akc_producer_setup_types(PyObject *module, akc_state *st)
 {
     st->ProducerType = (PyTypeObject *)PyType_FromModuleAndSpec(
         module, &producer_spec, NULL);
-    if (st->ProducerType == NULL) {
+    if (st->ProducerType == NULL || akc_txn_setup_types(module, st) < 0) {
         return -1;
     }
     return PyModule_AddType(module, st->ProducerType);

@@ -25,6 +25,14 @@ typedef struct {
 
     int64_t message_timeout_ms;
     int close_purged;
+
+    /* Transactions (transactions.c): a transactional.id is configured;
+     * begin_transaction() succeeded and no commit or abort was asked for
+     * since (loop thread); calls held back until the overflow ring is
+     * empty, in call order (owned jobs, GIL). */
+    int transactional;
+    int txn_open;
+    struct akc_job *txn_waiting;
 } ProducerObject;
 
 #endif

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +29,11 @@ def python_blocks() -> list[str]:
 
 
 def test_usage_example_runs_against_the_broker(kafka_bootstrap: str) -> None:
-    [usage] = [b for b in python_blocks() if "AIOProducer(" in b]
+    [usage] = [
+        b
+        for b in python_blocks()
+        if "AIOProducer(" in b and "transaction" not in b
+    ]
     code = usage.replace("127.0.0.1:9092", kafka_bootstrap)
     assert code != usage
     r = subprocess.run(
@@ -57,7 +61,11 @@ def test_the_two_commands_are_what_ci_runs() -> None:
 def test_consumer_example_runs_against_the_broker(
     kafka_bootstrap: str, new_topic: Callable[..., str]
 ) -> None:
-    [example] = [b for b in python_blocks() if "AIOConsumer(" in b]
+    [example] = [
+        b
+        for b in python_blocks()
+        if "AIOConsumer(" in b and "transaction" not in b
+    ]
     topic = new_topic(partitions=2)
     producer = Producer({"bootstrap.servers": kafka_bootstrap})
     for i in range(600):
@@ -103,3 +111,58 @@ def test_admin_example_runs_against_the_broker(kafka_bootstrap: str) -> None:
     while topic in other.list_topics(timeout=10).topics:
         assert time.monotonic() < deadline, "the example left its topic"
         time.sleep(0.2)
+
+
+def test_transactions_example_runs_against_the_broker(
+    kafka_bootstrap: str, new_topic: Callable[..., str]
+) -> None:
+    [example] = [b for b in python_blocks() if "transaction()" in b]
+    src, dst = new_topic(partitions=1), new_topic(partitions=1)
+    group, tid = f"readme-{uuid.uuid4().hex}", f"readme-{uuid.uuid4().hex}"
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    for i in range(10):
+        producer.produce(src, b"v%d" % i)
+    assert producer.flush(30) == 0
+    code = (
+        example.replace("127.0.0.1:9092", kafka_bootstrap)
+        .replace('"in"', repr(src))
+        .replace('"out"', repr(dst))
+        .replace('"upper"', repr(group))
+        .replace('"upper-1"', repr(tid))
+    )
+    for name in (src, dst, group, tid):
+        assert code.count(name) == 1
+    r = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["10"]
+    # An independent read_committed consumer sees each output once, and
+    # the group's offsets were committed with them.
+    consumer = Consumer(
+        {
+            "bootstrap.servers": kafka_bootstrap,
+            "group.id": group,
+            "isolation.level": "read_committed",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        [tp] = consumer.committed([TopicPartition(src, 0)], timeout=30)
+        assert tp.offset == 10
+        consumer.assign([TopicPartition(dst, 0, 0)])
+        got: list[bytes] = []
+        deadline = time.monotonic() + 30
+        while len(got) < 10 and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None:
+                got.append(msg.value())
+        assert got == [b"V%d" % i for i in range(10)]
+    finally:
+        consumer.close()

@@ -97,3 +97,38 @@ def test_typed_admin_usage_checks(tmp_path: Path) -> None:
     assert r.returncode != 0
     assert 'List item 0 has incompatible type "str"' in r.stdout, r.stdout
     assert '"None"' in r.stdout, r.stdout
+
+
+def test_typed_transactions_usage_checks(tmp_path: Path) -> None:
+    """The transactional calls are typed: a read-process-write loop
+    checks, and offsets or group metadata of the wrong type are caught."""
+    good = tmp_path / "good_txn.py"
+    good.write_text(
+        "from aiokafka_c import AIOConsumer, AIOProducer\n"
+        "async def main(c: AIOConsumer) -> None:\n"
+        "    p = AIOProducer({'transactional.id': 'x'})\n"
+        "    await p.init_transactions(timeout=30)\n"
+        "    p.begin_transaction()\n"
+        "    await p.commit_transaction()\n"
+        "    async with p.transaction():\n"
+        "        p.produce_nowait('out', b'v')\n"
+        "        await p.send_offsets_to_transaction(\n"
+        "            c.position(c.assignment()),\n"
+        "            await c.consumer_group_metadata(), timeout=10)\n"
+        "    await p.abort_transaction(None)\n"
+    )
+    bad = tmp_path / "bad_txn.py"
+    bad.write_text(
+        "from aiokafka_c import AIOProducer\n"
+        "async def main(p: AIOProducer) -> None:\n"
+        "    await p.send_offsets_to_transaction([('t', 0, 1)], 'group')\n"
+        "    await p.begin_transaction()\n"
+    )
+    r = _run("mypy", "--strict", str(good))
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = _run("mypy", "--strict", str(bad))
+    assert r.returncode != 0
+    assert '"send_offsets_to_transaction"' in r.stdout, r.stdout
+    assert '"begin_transaction" of "AIOProducer" does not return a value' in (
+        r.stdout
+    ), r.stdout
