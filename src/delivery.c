@@ -86,6 +86,26 @@ producer_report(ProducerObject *self, const rd_kafka_message_t *rkm)
     if (akc_message_set_delivery(self->core.st, &pm->base, rkm) < 0) {
         PyErr_WriteUnraisable((PyObject *)self);
     }
+    akc_poller *p = self->core.poller;
+    if (p != NULL && rkm->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        p->conn_err = RD_KAFKA_RESP_ERR_NO_ERROR; /* the cluster answers */
+    }
+    else if (p != NULL && rkm->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT &&
+             p->conn_err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        /* Never an unexplained timeout: say what kept the message from
+         * the broker (the code stays librdkafka's). */
+        char why[600];
+        snprintf(why, sizeof(why),
+                 "Local: Message timed out; the last broker error, %.1f s "
+                 "before: %s: %s",
+                 (double)(akc_now_ms() - p->conn_err_ms) / 1000.0,
+                 rd_kafka_err2name(p->conn_err), p->conn_reason);
+        if (akc_message_set_failed(self->core.st, &pm->base,
+                                   RD_KAFKA_RESP_ERR__MSG_TIMED_OUT,
+                                   why) < 0) {
+            PyErr_WriteUnraisable((PyObject *)self);
+        }
+    }
     if (pm->dispatch_poll_thread && pm->on_delivery != NULL) {
         PyObject *cb = pm->on_delivery, *ctx = pm->context;
         pm->on_delivery = pm->context = NULL;

@@ -121,6 +121,14 @@ poller_error_event(akc_poller *p, akc_core *core, rd_kafka_event_t *ev)
         code = rd_kafka_fatal_error(p->rk, buf, sizeof(buf));
         reason = buf;
     }
+    if (code == RD_KAFKA_RESP_ERR__SSL || code == RD_KAFKA_RESP_ERR__TRANSPORT ||
+        code == RD_KAFKA_RESP_ERR__AUTHENTICATION ||
+        code == RD_KAFKA_RESP_ERR__RESOLVE) {
+        p->conn_err = code;
+        p->conn_err_ms = akc_now_ms();
+        snprintf(p->conn_reason, sizeof(p->conn_reason), "%.380s",
+                 reason ? reason : "");
+    }
     PyObject *err = akc_error_new(
         p->st, code, reason, fatal,
         !fatal && (code == RD_KAFKA_RESP_ERR__TRANSPORT ||

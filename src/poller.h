@@ -109,6 +109,12 @@ struct akc_poller {
         int throttle_ms;
     } throttles[AKC_THROTTLE_SLOTS];
     int nthrottles;
+    /* Poll thread: the last connection-level error (TLS, SASL, transport,
+     * name resolution) since the last delivery, for the messages that
+     * then time out: librdkafka fails them with _MSG_TIMED_OUT alone. */
+    rd_kafka_resp_err_t conn_err;
+    int64_t conn_err_ms;
+    char conn_reason[384];
     akc_poller *prev, *next; /* st->pollers */
 };
 

@@ -278,6 +278,8 @@ async def test_unreachable_broker_fails_futures_and_close_is_bounded() -> None:
     assert isinstance(err, KafkaError)
     assert err.code() == KafkaError._MSG_TIMED_OUT
     assert err.retriable()
+    # Not an unexplained timeout: the connection error that caused it.
+    assert "the last broker error" in err.str() and "_TRANSPORT" in err.str()
 
     pending = [p.produce("t", b"y") for _ in range(10)]
     start = loop.time()

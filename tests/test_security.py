@@ -266,10 +266,15 @@ def assert_failed_in_time(
     errs: list[KafkaError], failed_after: float
 ) -> None:
     # librdkafka fails a message that never got to a broker with
-    # _MSG_TIMED_OUT; the reason is what error_cb got.
+    # _MSG_TIMED_OUT; aiokafka_c adds the reason error_cb got (TLS, SASL,
+    # transport) to the error's text.
     assert {e.code() for e in errs} == {KafkaError._MSG_TIMED_OUT}, [
         e.str() for e in errs
     ]
+    assert all("the last broker error" in e.str() and
+               any(n in e.str() for n in ("_SSL", "_TRANSPORT",
+                                          "_AUTHENTICATION"))
+               for e in errs), [e.str() for e in errs]
     assert failed_after < MESSAGE_TIMEOUT_MS / 1000 + SLACK
 
 
