@@ -91,13 +91,26 @@ def make_topic(
     has a leader; return its name."""
     topic = name if name is not None else unique_topic_name()
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    futures = admin.create_topics(
-        [NewTopic(topic, num_partitions=partitions, replication_factor=1)],
-        operation_timeout=timeout,
-        request_timeout=timeout,
-    )
-    futures[topic].result(timeout=timeout)
     deadline = time.monotonic() + timeout
+    while True:
+        futures = admin.create_topics(
+            [NewTopic(topic, num_partitions=partitions, replication_factor=1)],
+            operation_timeout=timeout,
+            request_timeout=timeout,
+        )
+        try:
+            futures[topic].result(timeout=timeout)
+            break
+        except KafkaException as exc:
+            # On a starved machine the single broker can miss its 4 s
+            # session with its own controller and be fenced for a moment
+            # ("All brokers are currently fenced"): it comes back at its
+            # next heartbeat.
+            err = exc.args[0]
+            if (err.code() != KafkaError.INVALID_REPLICATION_FACTOR
+                    or time.monotonic() > deadline):
+                raise
+            time.sleep(0.5)
     while True:
         md = admin.list_topics(topic, timeout=timeout).topics.get(topic)
         if (
