@@ -37,6 +37,7 @@ struct akc_txn {
     int64_t deadline;       /* poll thread: the close's deadline, -1 none */
     int closing;            /* poll thread: a close() set deadline */
     int busy;               /* the worker was abandoned inside a call */
+    atomic_int inflight;    /* calls submitted and not yet run to the end */
 };
 
 akc_txn *
@@ -52,8 +53,9 @@ akc_txn_new(akc_state *st, DispatcherObject *d, int64_t txn_timeout_ms)
         free(t);
         return NULL;
     }
-    t->txn_timeout_ms = txn_timeout_ms;
+    t->txn_timeout_ms = txn_timeout_ms > 0 ? txn_timeout_ms : 60000;
     t->deadline = -1;
+    atomic_init(&t->inflight, 0);
     return t;
 }
 
@@ -69,11 +71,12 @@ akc_txn_teardown(akc_poller *p)
     if (t == NULL) {
         return;
     }
-    if (t->closing && t->deadline < 0) {
-        akc_worker_stop(t->worker);
-        return;
-    }
-    int64_t by = t->closing ? t->deadline : akc_now_ms() + WORKER_GRACE_MS;
+    /* A close() without a timeout waits for a call at most as long as a
+     * call can take (twice transaction.timeout.ms, see txn_start). */
+    int64_t by = !t->closing ? akc_now_ms() + WORKER_GRACE_MS
+                 : t->deadline >= 0
+                     ? t->deadline
+                     : akc_now_ms() + 2 * t->txn_timeout_ms + WORKER_GRACE_MS;
     t->busy |= akc_worker_stop_by(t->worker, by);
 }
 
@@ -132,6 +135,8 @@ static const char *const txn_method[] = {
 
 typedef struct {
     akc_job base;
+    akc_txn *txn;
+    DispatcherObject *d; /* borrowed: the worker holds the dispatcher */
     int op;
     int abort_on_fail; /* commit: abort when the error requires it */
     int aborted;       /* ... and that abort succeeded */
@@ -164,12 +169,14 @@ txn_job_run(akc_job *base, rd_kafka_t *rk)
     }
     if (j->error != NULL && j->abort_on_fail &&
         rd_kafka_error_txn_requires_abort(j->error)) {
-        rd_kafka_error_t *e = rd_kafka_abort_transaction(rk, -1);
+        /* Never -1: with the broker gone 2.0.2 would wait forever. */
+        rd_kafka_error_t *e = rd_kafka_abort_transaction(rk, ms);
         j->aborted = e == NULL;
         if (e != NULL) {
             rd_kafka_error_destroy(e);
         }
     }
+    atomic_fetch_sub(&j->txn->inflight, 1);
 }
 
 /* GIL held: None (or False), or a KafkaException instance. */
@@ -185,6 +192,17 @@ txn_job_result(akc_job *base, akc_state *st)
         PyObject *exc = e ? akc_exception_new(st, e) : NULL;
         Py_XDECREF(e);
         return exc;
+    }
+    if (j->error != NULL && j->exit_false) {
+        /* transaction()'s abort after the block raised: the block's own
+         * exception propagates (a CancelledError must stay one); the
+         * abort's failure is logged. */
+        akc_dispatcher_logf(j->d, AKC_LOG_WARNING,
+                            "aiokafka_c: transaction(): aborting after the "
+                            "block's exception failed: %s: %s",
+                            rd_kafka_err2name(rd_kafka_error_code(j->error)),
+                            rd_kafka_error_string(j->error));
+        Py_RETURN_FALSE;
     }
     if (j->error != NULL) {
         snprintf(context, sizeof(context), "%s() failed%s%s", method,
@@ -231,8 +249,13 @@ txn_job_free(akc_job *job)
 static int
 txn_submit(ProducerObject *self, akc_txn *t, akc_job *job)
 {
+    atomic_fetch_add(&t->inflight, 1);
     if (self->txn_waiting == NULL && self->ovf_len == 0) {
-        return akc_worker_submit(t->worker, self->core.rk, job);
+        if (akc_worker_submit(t->worker, self->core.rk, job) < 0) {
+            atomic_fetch_sub(&t->inflight, 1);
+            return -1;
+        }
+        return 0;
     }
     akc_job **tail = &self->txn_waiting;
     while (*tail != NULL) {
@@ -269,6 +292,7 @@ akc_txn_on_events(ProducerObject *self)
         job->next = NULL;
         PyObject *fut = Py_XNewRef(job->future);
         if (akc_worker_submit(t->worker, self->core.rk, job) < 0) {
+            atomic_fetch_sub(&t->inflight, 1);
             txn_answer_error(self, fut);
         }
         Py_XDECREF(fut);
@@ -379,8 +403,9 @@ akc_txn_check_produce(ProducerObject *self, const char *method)
 /* ---- the calls -------------------------------------------------------- */
 
 /* Starts a job of op; offsets and cgm are taken (may be NULL).  ms < 0:
- * librdkafka's default bound (init: twice transaction.timeout.ms; commit
- * and abort: what is left of the transaction).  Returns its future. */
+ * twice transaction.timeout.ms for init, transaction.timeout.ms for the
+ * others; never librdkafka's -1, which with the broker gone waits for
+ * ever in 2.0.2.  Returns its future. */
 static PyObject *
 txn_start(ProducerObject *self, akc_txn *t, int op, int ms, int flags,
           rd_kafka_topic_partition_list_t *offsets,
@@ -396,6 +421,12 @@ txn_start(ProducerObject *self, akc_txn *t, int op, int ms, int flags,
     if (fut == NULL) {
         goto fail;
     }
+    if (ms < 0) {
+        int64_t bound = (op == TXN_INIT ? 2 : 1) * t->txn_timeout_ms;
+        ms = bound > INT32_MAX ? INT32_MAX : (int)bound;
+    }
+    j->txn = t;
+    j->d = self->core.dispatcher;
     j->op = op;
     j->abort_on_fail = flags & 1;
     j->exit_false = (flags & 2) != 0;
@@ -464,6 +495,15 @@ akc_producer_begin_transaction(ProducerObject *self,
     if (t == NULL) {
         return NULL;
     }
+    if (atomic_load(&t->inflight) > 0) {
+        /* librdkafka would fail either this or the call before it with
+         * _CONFLICT, whichever reached its thread second. */
+        txn_raise(self->core.st, RD_KAFKA_RESP_ERR__STATE, 0,
+                  "begin_transaction(): a transactional call "
+                  "(init/send_offsets/commit/abort) is still running: "
+                  "await it first");
+        return NULL;
+    }
     /* An op round trip to librdkafka's main thread, which never waits
      * for us: quick, so it runs here with the GIL held. */
     rd_kafka_error_t *error = rd_kafka_begin_transaction(self->core.rk);
@@ -499,7 +539,7 @@ txn_copy_cgm(akc_state *st, PyObject *o)
     if (error == NULL) {
         error = rd_kafka_consumer_group_metadata_read(&copy, buf, size);
     }
-    free(buf);
+    rd_kafka_mem_free(NULL, buf);
     if (error != NULL) {
         PyObject *exc = akc_exception_from_error(st, error,
                                                  "group_metadata");
@@ -579,6 +619,15 @@ txn_abort(ProducerObject *self, int ms, int flags)
 {
     akc_txn *t = txn_check(self, "abort_transaction");
     if (t == NULL) {
+        return NULL;
+    }
+    if (self->txn_waiting != NULL) {
+        /* A commit held back behind the waiting messages would go on
+         * without the ones failed here: a partial commit. */
+        txn_raise(self->core.st, RD_KAFKA_RESP_ERR__STATE, 0,
+                  "abort_transaction(): a commit_transaction() (or another "
+                  "call) is still waiting for the messages ahead of it: "
+                  "await it first");
         return NULL;
     }
     self->txn_open = 0;

@@ -709,3 +709,94 @@ def test_sigkill_mid_transaction_gives_exactly_once(
     got = read_values(kafka_bootstrap, dst, b"out-%d" % (n - 1))
     assert sorted(got) == sorted(b"out-%d" % i for i in range(n))
     assert len(got) == n
+
+
+# ---- from the adversarial review ---------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_timeout_none_is_bounded_with_the_broker_gone() -> None:
+    """timeout=None never reaches librdkafka as -1 (2.0.2 then waits for
+    ever with the broker down): commit, the context manager's abort and
+    close() all return, within about transaction.timeout.ms."""
+    p = AIOProducer({"test.mock.num.brokers": 1, "linger.ms": 5,
+                     "transactional.id": f"tn-{uuid.uuid4().hex}",
+                     "transaction.timeout.ms": 3000,
+                     "message.timeout.ms": 2500})
+    await asyncio.wait_for(p.init_transactions(), 30)
+    with pytest.raises(KafkaException):
+        async with p.transaction():
+            await asyncio.wait_for(p.produce("t", b"a"), 30)
+            p._mock_set_broker_up(1, False)
+            p.produce_nowait("t", b"b")
+    # The commit failed retriably and may be resumed; an abort with no
+    # timeout is bounded too.
+    with pytest.raises(KafkaException):
+        await asyncio.wait_for(p.abort_transaction(), 30)
+    await asyncio.wait_for(p.close(), 30)
+
+
+@pytest.mark.asyncio
+async def test_abort_while_a_commit_is_held_back_raises(
+    kafka_bootstrap: str, new_topic: TopicFactory
+) -> None:
+    """A commit waiting behind messages that have no room in librdkafka
+    yet: an abort then would fail those messages and let the commit go on
+    without them (a partial commit), so it is refused."""
+    topic = new_topic(1)
+    p = AIOProducer(txn_conf(kafka_bootstrap,
+                             **{"queue.buffering.max.messages": 10}))
+    await asyncio.wait_for(p.init_transactions(), SLOW)
+    p.begin_transaction()
+    await asyncio.wait_for(p.produce(topic, b"first"), SLOW)
+    futs = [p.produce(topic, b"w%d" % i) for i in range(20)]
+    commit = p.commit_transaction()
+    with pytest.raises(KafkaException, match="still waiting"):
+        p.abort_transaction()
+    await asyncio.wait_for(commit, SLOW)
+    assert all(m.error() is None
+               for m in await asyncio.wait_for(asyncio.gather(*futs), SLOW))
+    assert read_values(kafka_bootstrap, topic, b"w19") == [b"first"] + [
+        b"w%d" % i for i in range(20)]
+    await asyncio.wait_for(p.close(), SLOW)
+
+
+@pytest.mark.asyncio
+async def test_begin_while_a_commit_runs_raises_and_the_commit_stands(
+    kafka_bootstrap: str, new_topic: TopicFactory
+) -> None:
+    topic = new_topic(1)
+    async with AIOProducer(txn_conf(kafka_bootstrap)) as p:
+        await asyncio.wait_for(p.init_transactions(), SLOW)
+        for _ in range(10):
+            p.begin_transaction()
+            await asyncio.wait_for(p.produce(topic, b"x"), SLOW)
+            commit = p.commit_transaction()
+            with pytest.raises(KafkaException, match="still running"):
+                p.begin_transaction()
+            await asyncio.wait_for(commit, SLOW)
+
+
+@pytest.mark.asyncio
+async def test_a_failed_abort_never_replaces_the_blocks_exception(
+    kafka_bootstrap: str, new_topic: TopicFactory
+) -> None:
+    """Fenced inside the block, which then raises CancelledError: the
+    CancelledError propagates (the abort's failure is logged)."""
+    topic = new_topic(1)
+    tid = f"tf-{uuid.uuid4().hex}"
+    p = AIOProducer(txn_conf(kafka_bootstrap, **{"transactional.id": tid}))
+    await asyncio.wait_for(p.init_transactions(), SLOW)
+
+    async def body() -> None:
+        async with p.transaction():
+            await p.produce(topic, b"x")
+            q = AIOProducer(txn_conf(kafka_bootstrap,
+                                     **{"transactional.id": tid}))
+            await q.init_transactions()  # fences p
+            await q.close(timeout=10)
+            raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(asyncio.ensure_future(body()), SLOW)
+    await asyncio.wait_for(p.close(timeout=10), SLOW)
