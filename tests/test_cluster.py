@@ -41,6 +41,7 @@ from typing import Any
 import pytest
 import uvloop
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError
+from confluent_kafka import KafkaException as CKKafkaException
 from confluent_kafka import TopicPartition as CKTopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
@@ -132,13 +133,23 @@ def read_partitions(
             "isolation.level": "read_uncommitted",
         }
     )
+    def high_watermark(p: int) -> int:
+        # Right after a leader change the new leader may answer
+        # OFFSET_NOT_AVAILABLE ("high watermark is not caught up") for a
+        # moment: ask again.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                return int(c.get_watermark_offsets(
+                    CKTopicPartition(topic, p), timeout=30)[1])
+            except CKKafkaException as exc:
+                if (exc.args[0].code() != KafkaError.OFFSET_NOT_AVAILABLE
+                        or time.monotonic() > deadline):
+                    raise
+                time.sleep(0.5)
+
     try:
-        ends = {
-            p: c.get_watermark_offsets(
-                CKTopicPartition(topic, p), timeout=30
-            )[1]
-            for p in range(PARTITIONS)
-        }
+        ends = {p: high_watermark(p) for p in range(PARTITIONS)}
         got: dict[int, list[tuple[int, bytes]]] = {p: [] for p in ends}
         c.assign(
             [
