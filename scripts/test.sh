@@ -16,7 +16,8 @@
 #                                 the suite on other interpreters (pyenv's
 #                                 or pythonX.Y on PATH), each in its own
 #                                 venv .venv-X.Y with the extension built
-#                                 for it; one broker serves them all.  The
+#                                 for it; one broker serves them all;
+#                                 asyncio's loop only.  The
 #                                 browser, benchmark-smoke, wheel,
 #                                 cluster and security tests run only in
 #                                 the main leg
@@ -169,7 +170,10 @@ got = Path(core.__file__)
 assert got.resolve() == want.resolve(), f"imported {got}, not {want}"
 print(f"== {got} (librdkafka {aiokafka_c.librdkafka_version()[0]})")
 EOF
-    "$vpy" -m pytest -p no:cacheprovider "${NOT_HEAVY[@]}" "$@"
+    # asyncio's loop only: uvloop is the same on every Python, and the main
+    # and ASan legs run every test on it.
+    AIOKAFKA_C_TEST_LOOPS=asyncio \
+        "$vpy" -m pytest -p no:cacheprovider "${NOT_HEAVY[@]}" "$@"
 }
 
 # A module that any interpreter would load in preference to its own build.

@@ -16,39 +16,70 @@ enum { W_POLL = 0, W_CONSUME = 1, W_ANEXT = 2 };
 /* consume() pops at most this many entries per fetch-lock hold. */
 #define POP_CHUNK 256
 
-/* ---- an awaitable that is already done (or yields once first) ------- */
+/* ---- the awaitable of a consume call ------------------------------------ */
 
-enum { R_VALUE, R_YIELD, R_POP, R_DELEGATE, R_DONE };
+/* A call's awaitable is done at once (R_VALUE), yields once before it
+ * takes (R_YIELD, then R_POP), or waits (R_WAIT) on a future that only
+ * wakes it: the call takes its messages itself when its task runs again.
+ * asyncio cancels a task whose future is already done by throwing into
+ * the task, so messages handed to that future would be lost; taken by the
+ * task's own step, they stay in the ring until a step really takes them,
+ * and a woken call that is cancelled or dropped passes the wake-up on. */
+enum { R_VALUE, R_YIELD, R_POP, R_WAIT, R_DONE };
 
 typedef struct {
     PyObject_HEAD
     PyObject *value;    /* R_VALUE: the result, or an exception to raise */
-    PyObject *consumer; /* R_YIELD/R_POP: take after the yield */
-    PyObject *inner;    /* R_DELEGATE: the waiting future's iterator */
+    PyObject *cref;     /* weak reference to the consumer */
+    PyObject *fut;      /* R_WAIT: the future that wakes the call */
+    PyObject *inner;    /* R_WAIT: its iterator */
+    PyObject *timer;    /* R_WAIT: the timeout's handle, or NULL */
     int mode;
-    /* R_YIELD/R_POP: the call to finish after the yield */
     int kind;
-    int ms;
+    int counted;        /* counted in the consumer's lazy calls */
+    int woken;          /* R_WAIT: woken, still to take */
+    int ms;             /* the call's timeout; -1: none */
+    int64_t deadline;   /* akc_now_ms() time, when ms > 0 */
     Py_ssize_t max;
     const char *method;
 } ReadyObject;
 
-static PyObject *
-ready_new(akc_state *st, PyObject *value, int mode, PyObject *consumer)
+static ReadyObject *
+ready_new(akc_state *st, ConsumerObject *c, int kind, Py_ssize_t max,
+          int ms, const char *method)
 {
-    ReadyObject *r = PyObject_GC_New(ReadyObject, st->ReadyType);
-    if (r == NULL) {
+    PyObject *cref = c ? PyWeakref_NewRef((PyObject *)c, NULL) : NULL;
+    if (c != NULL && cref == NULL) {
         return NULL;
     }
-    r->value = Py_XNewRef(value);
-    r->consumer = Py_XNewRef(consumer);
-    r->inner = NULL;
-    r->mode = mode;
-    r->kind = W_ANEXT;
-    r->ms = -1;
-    r->max = 1;
-    r->method = "__anext__";
+    ReadyObject *r = PyObject_GC_New(ReadyObject, st->ReadyType);
+    if (r == NULL) {
+        Py_XDECREF(cref);
+        return NULL;
+    }
+    r->value = NULL;
+    r->cref = cref;
+    r->fut = r->inner = r->timer = NULL;
+    r->mode = R_DONE;
+    r->kind = kind;
+    r->counted = r->woken = 0;
+    r->ms = ms;
+    r->deadline = ms > 0 ? akc_now_ms() + ms : 0;
+    r->max = max;
+    r->method = method;
     PyObject_GC_Track(r);
+    return r;
+}
+
+/* An awaitable that finishes with v (a result, or an exception). */
+static PyObject *
+ready_value(akc_state *st, PyObject *v)
+{
+    ReadyObject *r = ready_new(st, NULL, W_ANEXT, 1, -1, "__anext__");
+    if (r != NULL) {
+        r->value = Py_NewRef(v);
+        r->mode = R_VALUE;
+    }
     return (PyObject *)r;
 }
 
@@ -57,29 +88,82 @@ ready_traverse(ReadyObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->value);
-    Py_VISIT(self->consumer);
+    Py_VISIT(self->cref);
+    Py_VISIT(self->fut);
     Py_VISIT(self->inner);
+    Py_VISIT(self->timer);
     return 0;
 }
 
-/* A yielding call leaves the consumer's queue of lazy calls (once). */
 static void
-ready_unqueue(ReadyObject *self)
+ready_cancel_timer(ReadyObject *self)
 {
-    if (self->consumer != NULL &&
-        (self->mode == R_YIELD || self->mode == R_POP)) {
-        ((ConsumerObject *)self->consumer)->lazy--;
+    if (self->timer != NULL) {
+        PyObject *saved = akc_err_take(); /* a StopIteration, say */
+        PyObject *r = PyObject_CallMethod(self->timer, "cancel", NULL);
+        Py_XDECREF(r);
+        PyErr_Clear();
+        akc_err_restore(saved);
+        Py_CLEAR(self->timer);
     }
+}
+
+static void
+ready_drop_wait(ReadyObject *self)
+{
+    ready_cancel_timer(self);
+    Py_CLEAR(self->inner);
+    Py_CLEAR(self->fut);
+}
+
+static void schedule_serve(ConsumerObject *self);
+
+/* The call is over without taking (or with): it leaves the lazy calls,
+ * and a wake-up it will not use goes to the next waiting call.  python:
+ * may call into Python (not from tp_clear).  Never raises. */
+static void
+ready_abandon(ReadyObject *self, int python)
+{
+    PyObject *obj = NULL;
+    if (self->cref != NULL && akc_weakref_get(self->cref, &obj) < 0) {
+        PyErr_Clear();
+    }
+    ConsumerObject *c = (ConsumerObject *)obj;
+    if (self->counted) {
+        self->counted = 0;
+        if (c != NULL) {
+            c->lazy--;
+        }
+    }
+    int woken = self->woken;
+    self->woken = 0;
+    if (python) {
+        PyObject *saved = akc_err_take();
+        if (self->fut != NULL && !woken) {
+            /* Pending: cancelled, the waiting list drops it. */
+            PyObject *r = PyObject_CallMethod(self->fut, "cancel", NULL);
+            Py_XDECREF(r);
+        }
+        ready_cancel_timer(self);
+        if (woken && c != NULL) {
+            schedule_serve(c);
+        }
+        PyErr_Clear();
+        akc_err_restore(saved);
+    }
+    Py_XDECREF(obj);
 }
 
 static int
 ready_clear(ReadyObject *self)
 {
-    ready_unqueue(self);
+    ready_abandon(self, 0);
     self->mode = R_DONE;
     Py_CLEAR(self->value);
-    Py_CLEAR(self->consumer);
+    Py_CLEAR(self->cref);
+    Py_CLEAR(self->fut);
     Py_CLEAR(self->inner);
+    Py_CLEAR(self->timer);
     return 0;
 }
 
@@ -88,6 +172,7 @@ ready_dealloc(ReadyObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
+    ready_abandon(self, 1);
     ready_clear(self);
     tp->tp_free(self);
     Py_DECREF(tp);
@@ -113,63 +198,130 @@ finish_with(PyObject *v)
     return NULL;
 }
 
-static PyObject *take_or_wait(ConsumerObject *self, int kind, Py_ssize_t max,
-                              int ms, const char *method, PyObject **fut);
+static PyObject *take_or_wait(ConsumerObject *self, ReadyObject *r, int ms);
+static PyObject *closed_exception(akc_state *st, int kind, const char *why);
+
+/* Takes for the call now, or makes it wait (R_WAIT).  Returns 0 (mode is
+ * R_VALUE or R_WAIT) or -1 with an exception. */
+static int
+ready_start(ReadyObject *self)
+{
+    PyObject *obj = NULL;
+    int alive = akc_weakref_get(self->cref, &obj);
+    if (alive < 0) {
+        return -1;
+    }
+    ConsumerObject *c = (ConsumerObject *)obj;
+    PyObject *v;
+    if (alive == 0) {
+        v = closed_exception(PyType_GetModuleState(Py_TYPE(self)),
+                             self->kind, "the consumer was garbage-collected");
+    }
+    else {
+        int ms = self->ms;
+        if (ms > 0) {
+            int64_t left = self->deadline - akc_now_ms();
+            ms = left > 0 ? (int)left : 0;
+        }
+        v = take_or_wait(c, self, ms);
+        Py_DECREF(obj);
+    }
+    if (v != NULL) {
+        self->value = v;
+        self->mode = R_VALUE;
+        return 0;
+    }
+    return PyErr_Occurred() ? -1 : 0;
+}
 
 static PyObject *
 ready_next(ReadyObject *self)
 {
-    switch (self->mode) {
-    case R_VALUE: {
-        PyObject *v = self->value;
-        self->value = NULL;
-        self->mode = R_DONE;
-        finish_with(v ? v : Py_None);
-        Py_XDECREF(v);
-        return NULL;
-    }
-    case R_YIELD:
-        self->mode = R_POP;
-        Py_RETURN_NONE; /* a bare yield: the task runs again next round */
-    case R_POP: {
-        PyObject *fut = NULL;
-        ready_unqueue(self);
-        self->mode = R_DONE;
-        PyObject *v = take_or_wait((ConsumerObject *)self->consumer,
-                                   self->kind, self->max, self->ms,
-                                   self->method, &fut);
-        Py_CLEAR(self->consumer);
-        if (v != NULL || fut == NULL) {
+    for (;;) {
+        switch (self->mode) {
+        case R_VALUE: {
+            PyObject *v = self->value;
+            self->value = NULL;
             self->mode = R_DONE;
-            if (v == NULL) {
+            finish_with(v ? v : Py_None);
+            Py_XDECREF(v);
+            return NULL;
+        }
+        case R_YIELD:
+            self->mode = R_POP;
+            Py_RETURN_NONE; /* a bare yield: the task runs again next round */
+        case R_POP:
+            ready_abandon(self, 0); /* leaves the lazy calls */
+            self->mode = R_DONE;
+            if (ready_start(self) < 0) {
                 return NULL;
             }
-            finish_with(v);
-            Py_DECREF(v);
+            continue;
+        case R_WAIT: {
+            PyObject *y = Py_TYPE(self->inner)->tp_iternext(self->inner);
+            if (y != NULL) {
+                return y;
+            }
+            self->mode = R_DONE;
+            if (!self->woken ||
+                (PyErr_Occurred() &&
+                 !PyErr_ExceptionMatches(PyExc_StopIteration))) {
+                /* Timed out (the future's empty result) or failed. */
+                ready_drop_wait(self);
+                return NULL;
+            }
+            PyErr_Clear();
+            self->woken = 0;
+            ready_drop_wait(self);
+            ready_abandon(self, 0);
+            if (ready_start(self) < 0) {
+                return NULL;
+            }
+            continue;
+        }
+        default:
+            PyErr_SetString(PyExc_RuntimeError,
+                            "cannot await a consumer call twice");
             return NULL;
         }
-        self->inner = PyObject_CallMethod(fut, "__await__", NULL);
-        Py_DECREF(fut);
-        if (self->inner == NULL) {
-            self->mode = R_DONE;
-            return NULL;
-        }
-        self->mode = R_DELEGATE;
     }
-        /* fall through */
-    case R_DELEGATE: {
-        PyObject *r = Py_TYPE(self->inner)->tp_iternext(self->inner);
-        if (r == NULL) {
-            self->mode = R_DONE;
-            Py_CLEAR(self->inner);
-        }
-        return r;
-    }
-    default:
-        PyErr_SetString(PyExc_RuntimeError,
-                        "cannot await a consumer call twice");
+}
+
+/* throw() into the await (a cancelled task, say): nothing is taken. */
+static PyObject *
+ready_throw(ReadyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "throw() takes 1 to 3 arguments");
         return NULL;
     }
+    ready_abandon(self, 1);
+    self->mode = R_DONE;
+    Py_CLEAR(self->value);
+    ready_drop_wait(self);
+    PyObject *typ = args[0];
+    if (PyExceptionInstance_Check(typ)) {
+        PyErr_SetObject((PyObject *)Py_TYPE(typ), typ);
+    }
+    else if (PyExceptionClass_Check(typ)) {
+        PyErr_SetObject(typ, nargs > 1 ? args[1] : Py_None);
+    }
+    else {
+        PyErr_SetString(PyExc_TypeError,
+                        "exceptions must be classes or instances deriving "
+                        "from BaseException");
+    }
+    return NULL;
+}
+
+static PyObject *
+ready_close(ReadyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    ready_abandon(self, 1);
+    self->mode = R_DONE;
+    Py_CLEAR(self->value);
+    ready_drop_wait(self);
+    Py_RETURN_NONE;
 }
 
 static PyObject *
@@ -178,12 +330,19 @@ ready_await(PyObject *self)
     return Py_NewRef(self);
 }
 
+static PyMethodDef ready_methods[] = {
+    {"throw", (PyCFunction)(void (*)(void))ready_throw, METH_FASTCALL, NULL},
+    {"close", (PyCFunction)ready_close, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
 static PyType_Slot ready_slots[] = {
     {Py_tp_dealloc, ready_dealloc},
     {Py_tp_traverse, ready_traverse},
     {Py_tp_clear, ready_clear},
     {Py_tp_iter, ready_await},
     {Py_tp_iternext, ready_next},
+    {Py_tp_methods, ready_methods},
     {Py_am_await, ready_await},
     {0, NULL},
 };
@@ -496,17 +655,6 @@ expire(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 static PyMethodDef expire_def = {"_expire", (PyCFunction)(void (*)(void))expire,
                                  METH_FASTCALL, NULL};
 
-static void
-cancel_timer(PyObject *w)
-{
-    PyObject *timer = PyTuple_GET_ITEM(w, 3);
-    if (timer != Py_None) {
-        PyObject *r = PyObject_CallMethod(timer, "cancel", NULL);
-        Py_XDECREF(r);
-        PyErr_Clear();
-    }
-}
-
 static int
 future_done(PyObject *fut)
 {
@@ -516,95 +664,128 @@ future_done(PyObject *fut)
     return d;
 }
 
-/* Drops waiters whose future is done (timed out or cancelled). */
+/* Drops waiting calls whose future is done (timed out or cancelled). */
 static void
 prune_waiters(ConsumerObject *self)
 {
     PyObject *ws = self->waiters;
     for (Py_ssize_t i = PyList_GET_SIZE(ws); i-- > 0;) {
-        PyObject *w = PyList_GET_ITEM(ws, i);
-        if (future_done(PyTuple_GET_ITEM(w, 0)) == 1) {
-            cancel_timer(w);
+        ReadyObject *r = (ReadyObject *)PyList_GET_ITEM(ws, i);
+        if (r->fut == NULL || future_done(r->fut) == 1) {
             PySequence_DelItem(ws, i);
         }
     }
     PyErr_Clear();
 }
 
-/* Registers a waiting call; returns its future. */
-static PyObject *
-wait_for(ConsumerObject *self, int kind, Py_ssize_t max, int timeout_ms)
+/* Makes r wait (R_WAIT) on a new future, last in line.  0 or -1. */
+static int
+wait_on(ConsumerObject *self, ReadyObject *r, int timeout_ms)
 {
-    akc_core *core = &self->core;
-    DispatcherObject *d = core->dispatcher;
+    DispatcherObject *d = self->core.dispatcher;
     prune_waiters(self);
     PyObject *fut = akc_dispatcher_new_future(d);
     if (fut == NULL) {
-        return NULL;
+        return -1;
     }
-    PyObject *timer = Py_NewRef(Py_None);
-    if (timeout_ms >= 0 && kind != W_ANEXT) {
+    PyObject *timer = NULL;
+    if (timeout_ms >= 0 && r->kind != W_ANEXT) {
         PyObject *cb = PyCFunction_New(&expire_def, NULL);
-        PyObject *empty = kind == W_CONSUME ? PyList_New(0) : Py_NewRef(Py_None);
-        Py_SETREF(timer, cb && empty
-                             ? PyObject_CallMethod(d->loop, "call_later",
-                                                   "dOOO", timeout_ms / 1000.0,
-                                                   cb, fut, empty)
-                             : NULL);
+        PyObject *empty = r->kind == W_CONSUME ? PyList_New(0)
+                                               : Py_NewRef(Py_None);
+        timer = cb && empty ? PyObject_CallMethod(d->loop, "call_later",
+                                                  "dOOO", timeout_ms / 1000.0,
+                                                  cb, fut, empty)
+                            : NULL;
         Py_XDECREF(cb);
         Py_XDECREF(empty);
         if (timer == NULL) {
             Py_DECREF(fut);
-            return NULL;
+            return -1;
         }
     }
-    PyObject *w = Py_BuildValue("(OinO)", fut, kind, max, timer);
-    Py_DECREF(timer);
-    if (w == NULL || PyList_Append(self->waiters, w) < 0) {
-        Py_XDECREF(w);
+    PyObject *inner = Py_TYPE(fut)->tp_as_async != NULL &&
+                              Py_TYPE(fut)->tp_as_async->am_await != NULL
+                          ? Py_TYPE(fut)->tp_as_async->am_await(fut)
+                          : PyObject_CallMethod(fut, "__await__", NULL);
+    if (inner == NULL || PyList_Append(self->waiters, (PyObject *)r) < 0) {
+        Py_XDECREF(inner);
+        if (timer != NULL) {
+            PyObject *x = PyObject_CallMethod(timer, "cancel", NULL);
+            Py_XDECREF(x);
+            Py_DECREF(timer);
+        }
         Py_DECREF(fut);
-        return NULL;
+        return -1;
     }
-    Py_DECREF(w);
-    return fut;
+    r->fut = fut;
+    r->inner = inner;
+    r->timer = timer;
+    r->mode = R_WAIT;
+    return 0;
 }
 
+/* Wakes waiting calls, in call order, while the ring holds entries for
+ * them; with none ready, arms the poll thread's wake-up.  Each woken call
+ * takes when its task runs (and serves the rest then). */
 void
 akc_consume_serve(ConsumerObject *self)
 {
     PyObject *ws = self->waiters;
-    while (ws != NULL && PyList_GET_SIZE(ws) > 0 && self->fetch != NULL) {
-        PyObject *w = Py_NewRef(PyList_GET_ITEM(ws, 0));
-        PyObject *fut = PyTuple_GET_ITEM(w, 0);
-        if (future_done(fut) != 0) {
-            cancel_timer(w);
+    akc_fetch *f = self->fetch;
+    Py_ssize_t budget = -1;
+    while (ws != NULL && PyList_GET_SIZE(ws) > 0 && f != NULL &&
+           self->core.state == AKC_OPEN) {
+        ReadyObject *r = (ReadyObject *)Py_NewRef(PyList_GET_ITEM(ws, 0));
+        if (r->fut == NULL || future_done(r->fut) != 0) {
             PySequence_DelItem(ws, 0);
-            Py_DECREF(w);
+            Py_DECREF(r);
             continue;
         }
-        int kind = (int)PyLong_AsLong(PyTuple_GET_ITEM(w, 1));
-        Py_ssize_t max = PyLong_AsSsize_t(PyTuple_GET_ITEM(w, 2));
-        int got;
-        PyObject *res = take(self, kind, max, 1, &got);
-        if (res == NULL && got == 0 && !PyErr_Occurred()) {
-            Py_DECREF(w);
-            break; /* armed: the poll thread wakes us */
+        if (budget < 0) {
+            pthread_mutex_lock(&f->lock);
+            budget = (Py_ssize_t)akc_fetch_ready(f);
+            if (budget == 0) {
+                f->want_wake = 1;
+            }
+            pthread_mutex_unlock(&f->lock);
+            if (budget == 0) {
+                Py_DECREF(r);
+                break; /* armed: the poll thread wakes us */
+            }
         }
-        if (res == NULL) {
-            res = akc_err_take();
-        }
-        /* The awaiting task gets these without a yield of its own. */
-        self->streak += got;
-        cancel_timer(w);
         PySequence_DelItem(ws, 0);
-        if (res != NULL && akc_dispatcher_resolve(self->core.dispatcher, fut,
-                                                  res) < 0) {
+        ready_cancel_timer(r);
+        r->woken = 1;
+        if (!r->counted) {
+            r->counted = 1; /* later calls wait until it has taken */
+            self->lazy++;
+        }
+        if (akc_dispatcher_resolve(self->core.dispatcher, r->fut, Py_None) <
+            0) {
             PyErr_WriteUnraisable((PyObject *)self);
         }
-        Py_XDECREF(res);
-        Py_DECREF(w);
+        budget -= r->max;
+        Py_DECREF(r);
+        if (budget <= 0) {
+            break;
+        }
     }
     PyErr_Clear();
+}
+
+/* Has akc_consume_serve() run on the loop soon.  Never raises. */
+static void
+schedule_serve(ConsumerObject *self)
+{
+    if (self->core.dispatcher == NULL || self->core.state != AKC_OPEN) {
+        return;
+    }
+    PyObject *ref = PyWeakref_NewRef((PyObject *)self, NULL);
+    if (ref == NULL || akc_dispatcher_push(self->core.dispatcher, ref) < 0) {
+        PyErr_WriteUnraisable((PyObject *)self);
+    }
+    Py_XDECREF(ref);
 }
 
 void
@@ -626,14 +807,9 @@ akc_consume_wake(ConsumerObject *self)
     pthread_mutex_lock(&f->lock);
     size_t ready = akc_fetch_ready(f);
     pthread_mutex_unlock(&f->lock);
-    if (ready == 0) {
-        return;
+    if (ready > 0) {
+        schedule_serve(self);
     }
-    PyObject *ref = PyWeakref_NewRef((PyObject *)self, NULL);
-    if (ref == NULL || akc_dispatcher_push(self->core.dispatcher, ref) < 0) {
-        PyErr_WriteUnraisable((PyObject *)self);
-    }
-    Py_XDECREF(ref);
 }
 
 void
@@ -651,10 +827,12 @@ akc_consume_fail_waiters(ConsumerObject *self, const char *why)
     }
     akc_state *st = self->core.st;
     for (Py_ssize_t i = 0; why != NULL && i < PyList_GET_SIZE(ws); i++) {
-        PyObject *w = PyList_GET_ITEM(ws, i);
-        int kind = (int)PyLong_AsLong(PyTuple_GET_ITEM(w, 1));
+        ReadyObject *r = (ReadyObject *)PyList_GET_ITEM(ws, i);
+        if (r->fut == NULL) {
+            continue;
+        }
         PyObject *exc;
-        if (kind == W_ANEXT) {
+        if (r->kind == W_ANEXT) {
             exc = PyObject_CallNoArgs(PyExc_StopAsyncIteration);
         }
         else {
@@ -665,7 +843,7 @@ akc_consume_fail_waiters(ConsumerObject *self, const char *why)
         }
         if (exc == NULL ||
             akc_dispatcher_push_kind(self->core.dispatcher, AKC_ITEM_RESULT,
-                                     PyTuple_GET_ITEM(w, 0), exc) < 0) {
+                                     r->fut, exc) < 0) {
             PyErr_WriteUnraisable((PyObject *)self);
         }
         Py_XDECREF(exc);
@@ -741,31 +919,37 @@ consume_fatal(ConsumerObject *self)
     return 1;
 }
 
-/* What a consume call returns: a list, a message, None, or an exception
- * instance to raise (the end of `async for` included); or NULL with *fut
- * set to the future to wait on, or with an exception set. */
+/* The exception a call gets from a closed consumer. */
 static PyObject *
-take_or_wait(ConsumerObject *self, int kind, Py_ssize_t max, int ms,
-             const char *method, PyObject **fut)
+closed_exception(akc_state *st, int kind, const char *why)
 {
-    *fut = NULL;
-    akc_core *core = &self->core;
-    if (kind == W_ANEXT && core->state != AKC_OPEN) {
+    if (kind == W_ANEXT) {
         return PyObject_CallNoArgs(PyExc_StopAsyncIteration);
     }
+    PyObject *e = akc_error_from_code(st, RD_KAFKA_RESP_ERR__DESTROY, why);
+    PyObject *exc = e ? akc_exception_new(st, e) : NULL;
+    Py_XDECREF(e);
+    return exc;
+}
+
+/* What call r gets now: a list, a message, None, or an exception
+ * instance to raise (the end of `async for` included); or NULL with r
+ * made to wait (R_WAIT), or NULL with an exception set. */
+static PyObject *
+take_or_wait(ConsumerObject *self, ReadyObject *r, int ms)
+{
+    akc_core *core = &self->core;
     if (core->state != AKC_OPEN) {
         /* Closed during the yield: what a waiting call gets too. */
-        (void)method;
-        PyObject *e = akc_error_from_code(core->st, RD_KAFKA_RESP_ERR__DESTROY,
-                                          "the consumer was closed");
-        PyObject *exc = e ? akc_exception_new(core->st, e) : NULL;
-        Py_XDECREF(e);
-        return exc;
+        return closed_exception(core->st, r->kind, "the consumer was closed");
     }
     int got;
-    PyObject *res = take(self, kind, max, 0, &got);
+    PyObject *res = take(self, r->kind, r->max, 0, &got);
     if (res != NULL) {
         self->streak += got;
+        if (PyList_GET_SIZE(self->waiters) > 0) {
+            akc_consume_serve(self); /* the next in line, or arm */
+        }
         return res;
     }
     if (PyErr_Occurred() || consume_fatal(self)) {
@@ -775,15 +959,15 @@ take_or_wait(ConsumerObject *self, int kind, Py_ssize_t max, int ms,
         /* A spin on an empty buffer yields now and then as well: the
          * loop may be what the messages wait for (an async on_assign). */
         self->streak++;
-        return kind == W_CONSUME ? PyList_New(0) : Py_NewRef(Py_None);
+        return r->kind == W_CONSUME ? PyList_New(0) : Py_NewRef(Py_None);
     }
-    *fut = wait_for(self, kind, max, ms);
-    if (*fut != NULL) {
-        self->streak = 0; /* the caller suspends: the loop runs */
-        /* Entries may have come in meanwhile, before the wake-up was
-         * armed: look again now that it is. */
-        akc_consume_serve(self);
+    if (wait_on(self, r, ms) < 0) {
+        return NULL;
     }
+    self->streak = 0; /* the caller suspends: the loop runs */
+    /* Entries may have come in meanwhile, before the wake-up was armed:
+     * look again now that it is (this may wake r at once). */
+    akc_consume_serve(self);
     return NULL;
 }
 
@@ -792,30 +976,25 @@ static PyObject *
 take_or_yield(ConsumerObject *self, int kind, Py_ssize_t max, int ms,
               const char *method)
 {
-    akc_state *st = self->core.st;
-    /* While an earlier call is still to take after its yield, this one
-     * yields too: tasks resume in order, so calls take in call order. */
+    ReadyObject *r = ready_new(self->core.st, self, kind, max, ms, method);
+    if (r == NULL) {
+        return NULL;
+    }
+    /* While an earlier call is still to take after its yield (or its
+     * wake-up), this one yields too: tasks resume in order, so calls take
+     * in call order. */
     if (self->streak >= STREAK_MAX || self->lazy > 0) {
         self->streak = 0;
-        ReadyObject *r = (ReadyObject *)ready_new(st, NULL, R_YIELD,
-                                                  (PyObject *)self);
-        if (r != NULL) {
-            r->kind = kind;
-            r->max = max;
-            r->ms = ms;
-            r->method = method;
-            self->lazy++;
-        }
+        r->mode = R_YIELD;
+        r->counted = 1;
+        self->lazy++;
         return (PyObject *)r;
     }
-    PyObject *fut = NULL;
-    PyObject *v = take_or_wait(self, kind, max, ms, method, &fut);
-    if (v == NULL) {
-        return fut; /* or NULL with the error */
+    if (ready_start(r) < 0) {
+        Py_DECREF(r);
+        return NULL;
     }
-    PyObject *r = ready_new(st, v, R_VALUE, NULL);
-    Py_DECREF(v);
-    return r;
+    return (PyObject *)r;
 }
 
 static PyObject *
@@ -891,7 +1070,7 @@ akc_consumer_anext(PyObject *op)
     akc_state *st = core->st;
     if (core->state == AKC_CLOSING || core->state == AKC_CLOSED) {
         PyObject *stop = PyObject_CallNoArgs(PyExc_StopAsyncIteration);
-        PyObject *r = stop ? ready_new(st, stop, R_VALUE, NULL) : NULL;
+        PyObject *r = stop ? ready_value(st, stop) : NULL;
         Py_XDECREF(stop);
         return r;
     }

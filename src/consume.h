@@ -1,8 +1,10 @@
 /* AIOConsumer's consume calls: poll(), consume() and `async for`, over
  * the fetch ring.  A ready message is handed out at once (an awaitable
  * that is already done: no future, no loop round trip); otherwise the
- * call waits on a future that the poll thread's wake-up resolves, popping
- * the ring only then, so a cancelled call never takes a message. */
+ * call waits on a future that the poll thread's wake-up resolves with no
+ * messages in it: the call pops the ring itself when its task runs again,
+ * so a task cancelled while waiting, or at the moment it is woken, never
+ * takes a message (a woken call that is cancelled wakes the next). */
 #ifndef AKC_CONSUME_H
 #define AKC_CONSUME_H
 
@@ -15,7 +17,8 @@ PyObject *akc_consumer_consume(ConsumerObject *self, PyObject *const *args,
 PyObject *akc_consumer_aiter(PyObject *self);
 PyObject *akc_consumer_anext(PyObject *self);
 
-/* Loop thread: hands ready entries to waiting calls, in call order. */
+/* Loop thread: wakes waiting calls, in call order, while entries are
+ * ready for them; arms the poll thread's wake-up when none are. */
 void akc_consume_serve(ConsumerObject *self);
 /* Poll thread, GIL held: schedules akc_consume_serve() on the loop if a
  * call waits and entries are ready. */

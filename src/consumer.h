@@ -10,7 +10,7 @@ typedef struct {
     akc_core core;
     akc_fetch *fetch;          /* shared with the poll thread */
     rd_kafka_queue_t *cq;      /* our handle on the consumer queue */
-    PyObject *waiters;         /* list of (future, kind, max, timer) */
+    PyObject *waiters;         /* list of waiting calls (_Ready) */
     PyObject *commits;         /* dict: int id -> future */
     PyObject *on_assign, *on_revoke, *on_lost, *on_commit;
     PyObject *subscription;    /* list of str */
@@ -27,7 +27,7 @@ typedef struct {
     int64_t close_started_ms;
     int sticky;                /* cooperative-sticky assignor */
     Py_ssize_t streak;         /* ready messages handed out since a yield */
-    Py_ssize_t lazy;           /* calls yielding before they take */
+    Py_ssize_t lazy;           /* calls yielding or woken, yet to take */
 } ConsumerObject;
 
 int akc_consumer_setup_types(PyObject *module, akc_state *st);

@@ -310,13 +310,24 @@ def pytest_terminal_summary(
 
 # --------------------------------------------------------------------------
 # event loops: every async test runs on asyncio's default loop and uvloop
+# (AIOKAFKA_C_TEST_LOOPS=asyncio narrows that: the other-Python legs of CI
+# run asyncio's loop only, the main and ASan legs run both)
 
 
 def pytest_asyncio_loop_factories(
     config: pytest.Config, item: pytest.Item
 ) -> dict[str, object]:
     import asyncio
+    import os
 
     import uvloop
 
-    return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+    every = {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+    wanted = os.environ.get("AIOKAFKA_C_TEST_LOOPS", "asyncio,uvloop")
+    names = [n.strip() for n in wanted.split(",") if n.strip()]
+    unknown = [n for n in names if n not in every]
+    if unknown or not names:
+        raise pytest.UsageError(
+            f"AIOKAFKA_C_TEST_LOOPS={wanted!r}: name asyncio and/or uvloop"
+        )
+    return {n: every[n] for n in names}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -585,6 +586,54 @@ async def test_cancelled_polls_lose_nothing(
         assert got == list(range(n))
         assert await asyncio.wait_for(c.poll(1.0), 30) is None
     assert problems == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("call", ["poll", "consume", "anext"])
+async def test_task_cancelled_as_its_call_is_woken_loses_nothing(
+    kafka_bootstrap: str, new_topic: TopicFactory, call: str
+) -> None:
+    """The race CI caught on 3.12: a task cancelled after its waiting
+    call's wake-up but before the task resumed got CancelledError while
+    the messages had already been handed to its future.  The loop is held
+    still (time.sleep) while a message comes in, so the wake-up is queued
+    first and the cancel right after it, before the task's own step."""
+    topic = new_topic(1)
+    loop = asyncio.get_running_loop()
+    conf = consumer_conf(kafka_bootstrap, enable_auto_commit=False)
+    async with AIOConsumer(conf) as c, AIOProducer(
+        {"bootstrap.servers": kafka_bootstrap, "linger.ms": 0}
+    ) as p:
+        await c.assign(from_beginning(topic))
+
+        async def one() -> Any:
+            if call == "poll":
+                return await c.poll(SLOW)
+            if call == "consume":
+                return await c.consume(10, SLOW)
+            return await c.__anext__()
+
+        got: list[int] = []
+        raced = 0
+        for i in range(10):
+            task = asyncio.ensure_future(one())
+            for _ in range(3):
+                await asyncio.sleep(0)  # the call is waiting now
+            sent = asyncio.ensure_future(p.produce(topic, b"%d" % i,
+                                                   partition=0))
+            time.sleep(0.3)
+            loop.call_soon(task.cancel)
+            r = (await asyncio.gather(task, return_exceptions=True))[0]
+            await sent
+            if isinstance(r, asyncio.CancelledError):
+                raced += 1
+                r = await c.poll(SLOW)
+            assert not isinstance(r, BaseException), r
+            for m in r if isinstance(r, list) else [r]:
+                assert m is not None, f"message {i} was lost"
+                got.append(m.offset())
+        assert raced > 0, "the cancel never met a woken call"
+        assert got == list(range(10))
 
 
 @pytest.mark.parametrize(
