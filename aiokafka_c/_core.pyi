@@ -47,6 +47,12 @@ _HeaderValue: TypeAlias = bytes | bytearray | memoryview | str | None
 _Headers: TypeAlias = (
     Sequence[tuple[str, _HeaderValue]] | Mapping[str, _HeaderValue] | None
 )
+_BatchItem: TypeAlias = (
+    _Payload
+    | tuple[_Payload, _Payload]
+    | tuple[_Payload, _Payload, _Headers]
+    | tuple[_Payload, _Payload, _Headers, int | None]
+)
 _DeliveryCallback: TypeAlias = Callable[
     [KafkaError | None, Message], Awaitable[None] | None
 ]
@@ -373,6 +379,13 @@ class AIOProducer:
         headers: _Headers = None,
         on_delivery: _DeliveryCallback | None = None,
     ) -> asyncio.Future[Message]: ...
+    def produce_batch(
+        self,
+        topic: str,
+        messages: Iterable[_BatchItem],
+        *,
+        partition: int = -1,
+    ) -> asyncio.Future[list[Message]]: ...
     def produce_nowait(
         self,
         topic: str,

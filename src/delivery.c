@@ -6,6 +6,7 @@
  * observe (a future, a loop callback, a failure); the dispatcher then
  * completes them on the loop through akc_producer_deliver. */
 #include "delivery.h"
+#include "batch.h"
 #include "errors.h"
 #include "outbox.h"
 
@@ -48,8 +49,17 @@ deliver_unobserved(DispatcherObject *d, MessageObject *m)
 void
 akc_producer_deliver(DispatcherObject *d, PyObject *item)
 {
+    if (!Py_IS_TYPE(item, d->st->MessageType)) {
+        akc_batch_deliver(d, item);
+        return;
+    }
     ProducedMessage *pm = (ProducedMessage *)item;
     MessageObject *m = &pm->base;
+    if (pm->batch != NULL) {
+        /* Failed on the way (overflow timeout, purge, close). */
+        akc_batch_message_done(d, pm);
+        return;
+    }
     /* Take ownership of the fields first: callbacks may touch m. */
     PyObject *fut = pm->future, *cb = pm->on_delivery, *ctx = pm->context;
     pm->future = pm->on_delivery = pm->context = NULL;
@@ -106,7 +116,10 @@ producer_report(ProducerObject *self, const rd_kafka_message_t *rkm)
             PyErr_WriteUnraisable((PyObject *)self);
         }
     }
-    if (pm->dispatch_poll_thread && pm->on_delivery != NULL) {
+    if (pm->batch != NULL) {
+        akc_batch_message_done(d, pm); /* the batch's future answers */
+    }
+    else if (pm->dispatch_poll_thread && pm->on_delivery != NULL) {
         PyObject *cb = pm->on_delivery, *ctx = pm->context;
         pm->on_delivery = pm->context = NULL;
         PyObject *args[2] = {pm->base.error ? pm->base.error : Py_None,

@@ -75,6 +75,7 @@ message_dealloc(MessageObject *self)
         Py_CLEAR(pm->future);
         Py_CLEAR(pm->on_delivery);
         Py_CLEAR(pm->context);
+        Py_CLEAR(pm->batch);
     }
     Py_CLEAR(self->topic);
     Py_CLEAR(self->value);

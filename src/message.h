@@ -38,6 +38,7 @@ typedef struct ProducedMessage {
     int64_t deadline_ms;   /* overflow wait bound (monotonic ms) */
     rd_kafka_headers_t *c_headers; /* owned until handed to librdkafka */
     struct ProducedMessage *prev, *next; /* producer's in-flight list */
+    PyObject *batch;       /* the produce_batch() it is part of, or NULL */
     char dispatch_poll_thread;
 } ProducedMessage;
 

@@ -1,6 +1,7 @@
 /* aiokafka_c._core: module state, the exec slot that chains every type's
  * setup, and small shared helpers. */
 #include "module.h"
+#include "batch.h"
 #include "poller.h"
 #include "admin.h"
 
@@ -200,6 +201,7 @@ module_intern_names(akc_state *st)
         {&st->str_value, "value"},
         {&st->str_key, "key"},
         {&st->str_partition, "partition"},
+        {&st->str_messages, "messages"},
         {&st->str_timestamp, "timestamp"},
         {&st->str_headers, "headers"},
         {&st->str_on_delivery, "on_delivery"},
@@ -269,6 +271,7 @@ module_setup_types(PyObject *module, akc_state *st)
         akc_dispatcher_setup_types(module, st) < 0 ||
         akc_lifecycle_setup_types(module, st) < 0 ||
         akc_producer_setup_types(module, st) < 0 ||
+        akc_batch_setup_types(module, st) < 0 ||
         akc_consumer_setup_types(module, st) < 0 ||
         akc_admin_setup_types(module, st) < 0) {
         return -1;
@@ -340,6 +343,7 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->ThrottleEventType);
     Py_VISIT(st->ConsumerType);
     Py_VISIT(st->ReadyType);
+    Py_VISIT(st->BatchType);
     Py_VISIT(st->RebalanceType);
     Py_VISIT(st->in_consumer_callback);
     Py_VISIT(st->TopicPartitionType);
@@ -368,6 +372,7 @@ module_clear(PyObject *module)
     Py_CLEAR(st->ThrottleEventType);
     Py_CLEAR(st->ConsumerType);
     Py_CLEAR(st->ReadyType);
+    Py_CLEAR(st->BatchType);
     Py_CLEAR(st->RebalanceType);
     Py_CLEAR(st->in_consumer_callback);
     Py_CLEAR(st->TopicPartitionType);
@@ -396,6 +401,7 @@ module_clear(PyObject *module)
     Py_CLEAR(st->str_value);
     Py_CLEAR(st->str_key);
     Py_CLEAR(st->str_partition);
+    Py_CLEAR(st->str_messages);
     Py_CLEAR(st->str_timestamp);
     Py_CLEAR(st->str_headers);
     Py_CLEAR(st->str_on_delivery);

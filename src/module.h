@@ -37,7 +37,8 @@ typedef struct {
     PyTypeObject *ConsumerGroupMetadataType;
     PyTypeObject *ConsumerType;
     PyTypeObject *TransactionType; /* producer.transaction()'s manager */
-    PyTypeObject *ReadyType;      /* consumer: an awaitable already done */
+    PyTypeObject *ReadyType;      /* consumer: a consume call's awaitable */
+    PyTypeObject *BatchType;      /* producer: a produce_batch() call */
     PyTypeObject *RebalanceType;  /* consumer: a rebalance for the loop */
     PyObject *in_consumer_callback; /* ContextVar: inside on_assign & co */
 
@@ -63,6 +64,7 @@ typedef struct {
     PyObject *str_value;
     PyObject *str_key;
     PyObject *str_partition;
+    PyObject *str_messages;
     PyObject *str_timestamp;
     PyObject *str_headers;
     PyObject *str_on_delivery;

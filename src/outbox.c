@@ -271,8 +271,10 @@ akc_producer_enqueue(ProducerObject *self, ProducedMessage *m)
         return -1;
     }
     /* Backpressure: wait (in produce order) for delivery reports to make
-     * room, at most message.timeout.ms, and at most ovf_max messages. */
-    if (self->ovf_len >= self->ovf_max) {
+     * room, at most message.timeout.ms, and at most ovf_max messages --
+     * but every message of a batch waits: the caller's list already holds
+     * them all, the ring only points to them. */
+    if (self->ovf_len >= self->ovf_max && m->batch == NULL) {
         PyObject *reason = PyUnicode_FromFormat(
             "local queue full: librdkafka's queue "
             "(queue.buffering.max.messages/kbytes) is full and %zd more "

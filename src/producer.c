@@ -10,6 +10,7 @@
  * came before them.  Construction, closing and every teardown path are
  * the client core's (lifecycle.c); this file supplies its hooks. */
 #include "producer.h"
+#include "batch.h"
 #include "delivery.h"
 #include "outbox.h"
 #include "mock.h"
@@ -765,6 +766,15 @@ static PyMethodDef producer_methods[] = {
      "The future raises KafkaException if delivery fails.  When the local "
      "queue is full the message waits, in order, for room (at most "
      "message.timeout.ms)."},
+    {"produce_batch", (PyCFunction)(void (*)(void))akc_producer_produce_batch,
+     METH_FASTCALL | METH_KEYWORDS,
+     "produce_batch($self, /, topic, messages, *, partition=-1)\n--\n\n"
+     "Enqueue many messages now; return one future of their Messages.\n\n"
+     "Each element is a value, or a tuple (key, value[, headers[, "
+     "timestamp]]).  The future answers once every message is reported, "
+     "with the list of Messages in order; a message that failed carries "
+     "its error (Message.error()) instead of raising.  Bad input raises "
+     "before anything is sent."},
     {"produce_nowait", (PyCFunction)(void (*)(void))producer_produce_nowait,
      METH_FASTCALL | METH_KEYWORDS,
      "produce_nowait($self, /, topic, value=None, key=None, *, "
