@@ -19,13 +19,14 @@ enum { W_POLL = 0, W_CONSUME = 1, W_ANEXT = 2 };
 /* ---- the awaitable of a consume call ------------------------------------ */
 
 /* A call's awaitable is done at once (R_VALUE), yields once before it
- * takes (R_YIELD, then R_POP), or waits (R_WAIT) on a future that only
- * wakes it: the call takes its messages itself when its task runs again.
+ * takes (R_YIELD, then R_POP), or waits: from its first step (R_ARM; a
+ * call never awaited holds nothing) on a future that only wakes it
+ * (R_WAIT): the call takes its messages itself when its task runs again.
  * asyncio cancels a task whose future is already done by throwing into
  * the task, so messages handed to that future would be lost; taken by the
  * task's own step, they stay in the ring until a step really takes them,
  * and a woken call that is cancelled or dropped passes the wake-up on. */
-enum { R_VALUE, R_YIELD, R_POP, R_WAIT, R_DONE };
+enum { R_VALUE, R_YIELD, R_POP, R_ARM, R_WAIT, R_DONE };
 
 typedef struct {
     PyObject_HEAD
@@ -38,6 +39,8 @@ typedef struct {
     int kind;
     int counted;        /* counted in the consumer's lazy calls */
     int woken;          /* R_WAIT: woken, still to take */
+    Py_ssize_t owe;     /* woken: ring entries set aside for it */
+    uint64_t seq;       /* call order */
     int ms;             /* the call's timeout; -1: none */
     int64_t deadline;   /* akc_now_ms() time, when ms > 0 */
     Py_ssize_t max;
@@ -63,6 +66,8 @@ ready_new(akc_state *st, ConsumerObject *c, int kind, Py_ssize_t max,
     r->mode = R_DONE;
     r->kind = kind;
     r->counted = r->woken = 0;
+    r->owe = 0;
+    r->seq = c ? ++c->call_seq : 0;
     r->ms = ms;
     r->deadline = ms > 0 ? akc_now_ms() + ms : 0;
     r->max = max;
@@ -137,6 +142,10 @@ ready_abandon(ReadyObject *self, int python)
     }
     int woken = self->woken;
     self->woken = 0;
+    if (woken && c != NULL) {
+        c->owed -= self->owe;
+    }
+    self->owe = 0;
     if (python) {
         PyObject *saved = akc_err_take();
         if (self->fut != NULL && !woken) {
@@ -198,13 +207,15 @@ finish_with(PyObject *v)
     return NULL;
 }
 
-static PyObject *take_or_wait(ConsumerObject *self, ReadyObject *r, int ms);
+static PyObject *take_or_wait(ConsumerObject *self, ReadyObject *r, int ms,
+                              int arm);
 static PyObject *closed_exception(akc_state *st, int kind, const char *why);
 
-/* Takes for the call now, or makes it wait (R_WAIT).  Returns 0 (mode is
- * R_VALUE or R_WAIT) or -1 with an exception. */
+/* Takes for the call now, or makes it wait: R_WAIT when arm (its task is
+ * running it), else R_ARM.  Returns 0 (mode is R_VALUE, R_ARM or R_WAIT)
+ * or -1 with an exception. */
 static int
-ready_start(ReadyObject *self)
+ready_start(ReadyObject *self, int arm)
 {
     PyObject *obj = NULL;
     int alive = akc_weakref_get(self->cref, &obj);
@@ -223,7 +234,7 @@ ready_start(ReadyObject *self)
             int64_t left = self->deadline - akc_now_ms();
             ms = left > 0 ? (int)left : 0;
         }
-        v = take_or_wait(c, self, ms);
+        v = take_or_wait(c, self, ms, arm);
         Py_DECREF(obj);
     }
     if (v != NULL) {
@@ -252,8 +263,10 @@ ready_next(ReadyObject *self)
             Py_RETURN_NONE; /* a bare yield: the task runs again next round */
         case R_POP:
             ready_abandon(self, 0); /* leaves the lazy calls */
+            /* fall through */
+        case R_ARM:
             self->mode = R_DONE;
-            if (ready_start(self) < 0) {
+            if (ready_start(self, 1) < 0) {
                 return NULL;
             }
             continue;
@@ -267,14 +280,14 @@ ready_next(ReadyObject *self)
                 (PyErr_Occurred() &&
                  !PyErr_ExceptionMatches(PyExc_StopIteration))) {
                 /* Timed out (the future's empty result) or failed. */
+                ready_abandon(self, 1);
                 ready_drop_wait(self);
                 return NULL;
             }
             PyErr_Clear();
-            self->woken = 0;
+            ready_abandon(self, 0); /* its entries are its to take now */
             ready_drop_wait(self);
-            ready_abandon(self, 0);
-            if (ready_start(self) < 0) {
+            if (ready_start(self, 1) < 0) {
                 return NULL;
             }
             continue;
@@ -299,17 +312,35 @@ ready_throw(ReadyObject *self, PyObject *const *args, Py_ssize_t nargs)
     self->mode = R_DONE;
     Py_CLEAR(self->value);
     ready_drop_wait(self);
-    PyObject *typ = args[0];
+    PyObject *typ = args[0], *val = nargs > 1 ? args[1] : Py_None;
+    PyObject *tb = nargs > 2 ? args[2] : Py_None;
+    if (tb != Py_None && !PyTraceBack_Check(tb)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "throw() third argument must be a traceback object");
+        return NULL;
+    }
     if (PyExceptionInstance_Check(typ)) {
+        if (val != Py_None) {
+            PyErr_SetString(PyExc_TypeError,
+                            "instance exception may not have a separate "
+                            "value");
+            return NULL;
+        }
         PyErr_SetObject((PyObject *)Py_TYPE(typ), typ);
     }
     else if (PyExceptionClass_Check(typ)) {
-        PyErr_SetObject(typ, nargs > 1 ? args[1] : Py_None);
+        PyErr_SetObject(typ, val);
     }
     else {
         PyErr_SetString(PyExc_TypeError,
                         "exceptions must be classes or instances deriving "
                         "from BaseException");
+        return NULL;
+    }
+    if (tb != Py_None) {
+        PyObject *exc = akc_err_take();
+        PyException_SetTraceback(exc, tb);
+        akc_err_restore(exc);
     }
     return NULL;
 }
@@ -678,7 +709,7 @@ prune_waiters(ConsumerObject *self)
     PyErr_Clear();
 }
 
-/* Makes r wait (R_WAIT) on a new future, last in line.  0 or -1. */
+/* Makes r wait (R_WAIT) on a new future, in call order.  0 or -1. */
 static int
 wait_on(ConsumerObject *self, ReadyObject *r, int timeout_ms)
 {
@@ -708,7 +739,12 @@ wait_on(ConsumerObject *self, ReadyObject *r, int timeout_ms)
                               Py_TYPE(fut)->tp_as_async->am_await != NULL
                           ? Py_TYPE(fut)->tp_as_async->am_await(fut)
                           : PyObject_CallMethod(fut, "__await__", NULL);
-    if (inner == NULL || PyList_Append(self->waiters, (PyObject *)r) < 0) {
+    Py_ssize_t at = PyList_GET_SIZE(self->waiters);
+    while (at > 0 &&
+           ((ReadyObject *)PyList_GET_ITEM(self->waiters, at - 1))->seq > r->seq) {
+        at--; /* woken, it found nothing: back in its place */
+    }
+    if (inner == NULL || PyList_Insert(self->waiters, at, (PyObject *)r) < 0) {
         Py_XDECREF(inner);
         if (timer != NULL) {
             PyObject *x = PyObject_CallMethod(timer, "cancel", NULL);
@@ -725,38 +761,43 @@ wait_on(ConsumerObject *self, ReadyObject *r, int timeout_ms)
     return 0;
 }
 
-/* Wakes waiting calls, in call order, while the ring holds entries for
- * them; with none ready, arms the poll thread's wake-up.  Each woken call
- * takes when its task runs (and serves the rest then). */
+/* Wakes waiting calls, in call order, while the ring holds entries not
+ * yet set aside for calls woken before; while calls wait, the poll
+ * thread's wake-up stays armed.  Each woken call takes when its task runs
+ * (and serves the rest then). */
 void
 akc_consume_serve(ConsumerObject *self)
 {
     PyObject *ws = self->waiters;
     akc_fetch *f = self->fetch;
-    Py_ssize_t budget = -1;
-    while (ws != NULL && PyList_GET_SIZE(ws) > 0 && f != NULL &&
-           self->core.state == AKC_OPEN) {
+    if (ws == NULL || f == NULL || self->core.state != AKC_OPEN) {
+        return;
+    }
+    prune_waiters(self);
+    if (PyList_GET_SIZE(ws) == 0) {
+        return;
+    }
+    pthread_mutex_lock(&f->lock);
+    Py_ssize_t budget = (Py_ssize_t)akc_fetch_ready(f) - self->owed;
+    /* Armed in the same hold: entries that come after the count wake us
+     * (a spare wake-up finds nobody waiting and costs one serve). */
+    f->want_wake = 1;
+    pthread_mutex_unlock(&f->lock);
+    while (budget > 0 && PyList_GET_SIZE(ws) > 0) {
         ReadyObject *r = (ReadyObject *)Py_NewRef(PyList_GET_ITEM(ws, 0));
+        if (PySequence_DelItem(ws, 0) < 0) {
+            Py_DECREF(r);
+            break;
+        }
         if (r->fut == NULL || future_done(r->fut) != 0) {
-            PySequence_DelItem(ws, 0);
             Py_DECREF(r);
             continue;
         }
-        if (budget < 0) {
-            pthread_mutex_lock(&f->lock);
-            budget = (Py_ssize_t)akc_fetch_ready(f);
-            if (budget == 0) {
-                f->want_wake = 1;
-            }
-            pthread_mutex_unlock(&f->lock);
-            if (budget == 0) {
-                Py_DECREF(r);
-                break; /* armed: the poll thread wakes us */
-            }
-        }
-        PySequence_DelItem(ws, 0);
         ready_cancel_timer(r);
         r->woken = 1;
+        r->owe = r->max < budget ? r->max : budget;
+        self->owed += r->owe;
+        budget -= r->owe;
         if (!r->counted) {
             r->counted = 1; /* later calls wait until it has taken */
             self->lazy++;
@@ -765,11 +806,7 @@ akc_consume_serve(ConsumerObject *self)
             0) {
             PyErr_WriteUnraisable((PyObject *)self);
         }
-        budget -= r->max;
         Py_DECREF(r);
-        if (budget <= 0) {
-            break;
-        }
     }
     PyErr_Clear();
 }
@@ -786,6 +823,7 @@ schedule_serve(ConsumerObject *self)
         PyErr_WriteUnraisable((PyObject *)self);
     }
     Py_XDECREF(ref);
+    akc_dispatcher_schedule(self->core.dispatcher);
 }
 
 void
@@ -936,7 +974,7 @@ closed_exception(akc_state *st, int kind, const char *why)
  * instance to raise (the end of `async for` included); or NULL with r
  * made to wait (R_WAIT), or NULL with an exception set. */
 static PyObject *
-take_or_wait(ConsumerObject *self, ReadyObject *r, int ms)
+take_or_wait(ConsumerObject *self, ReadyObject *r, int ms, int arm)
 {
     akc_core *core = &self->core;
     if (core->state != AKC_OPEN) {
@@ -961,10 +999,14 @@ take_or_wait(ConsumerObject *self, ReadyObject *r, int ms)
         self->streak++;
         return r->kind == W_CONSUME ? PyList_New(0) : Py_NewRef(Py_None);
     }
+    self->streak = 0; /* the caller suspends: the loop runs */
+    if (!arm) {
+        r->mode = R_ARM; /* waits from the first step of its task */
+        return NULL;
+    }
     if (wait_on(self, r, ms) < 0) {
         return NULL;
     }
-    self->streak = 0; /* the caller suspends: the loop runs */
     /* Entries may have come in meanwhile, before the wake-up was armed:
      * look again now that it is (this may wake r at once). */
     akc_consume_serve(self);
@@ -990,7 +1032,7 @@ take_or_yield(ConsumerObject *self, int kind, Py_ssize_t max, int ms,
         self->lazy++;
         return (PyObject *)r;
     }
-    if (ready_start(r) < 0) {
+    if (ready_start(r, 0) < 0) {
         Py_DECREF(r);
         return NULL;
     }

@@ -28,6 +28,8 @@ typedef struct {
     int sticky;                /* cooperative-sticky assignor */
     Py_ssize_t streak;         /* ready messages handed out since a yield */
     Py_ssize_t lazy;           /* calls yielding or woken, yet to take */
+    Py_ssize_t owed;           /* ring entries set aside for woken calls */
+    uint64_t call_seq;         /* consume calls made (their order) */
 } ConsumerObject;
 
 int akc_consumer_setup_types(PyObject *module, akc_state *st);

@@ -25,6 +25,8 @@ akc_dispatcher_new(akc_state *st, PyObject *logger,
     d->batch = NULL;
     d->batch_pos = 0;
     d->loop = d->call_soon_threadsafe = d->create_future = NULL;
+    d->loop_dict = NULL;
+    d->direct_future = 0;
     d->call_soon = NULL;
     d->raised = NULL;
     d->logger = logger;
@@ -67,6 +69,15 @@ akc_dispatcher_bind(DispatcherObject *d, PyObject *loop)
         Py_XDECREF(csts);
         return -1;
     }
+    PyObject *impl = PyObject_GetAttr((PyObject *)Py_TYPE(loop),
+                                      st->str_create_future);
+    d->direct_future = impl == st->base_create_future;
+    Py_XDECREF(impl);
+    PyObject **dictptr = d->direct_future ? _PyObject_GetDictPtr(loop) : NULL;
+    Py_XSETREF(d->loop_dict, dictptr && *dictptr && PyDict_CheckExact(*dictptr)
+                                 ? Py_NewRef(*dictptr)
+                                 : NULL);
+    PyErr_Clear();
     Py_XSETREF(d->loop, Py_NewRef(loop));
     Py_XSETREF(d->call_soon_threadsafe, csts);
     Py_XSETREF(d->create_future, cf);
@@ -82,10 +93,37 @@ running_loop(DispatcherObject *d)
     return PyObject_CallNoArgs(d->st->get_running_loop);
 }
 
+/* asyncio's BaseEventLoop keeps the ident of the thread running it in
+ * _thread_id (None when it is not running), and one thread runs one loop
+ * at a time: equal to ours, the bound loop is the running one.  A dict
+ * lookup, where asyncio._get_running_loop() costs a getpid() on 3.11. */
+static int
+bound_loop_runs_here(DispatcherObject *d)
+{
+    if (d->loop_dict == NULL) {
+        return 0;
+    }
+    PyObject *tid = PyDict_GetItemWithError(d->loop_dict,
+                                            d->st->str_thread_id);
+    if (tid == NULL || !PyLong_CheckExact(tid)) {
+        PyErr_Clear();
+        return 0;
+    }
+    unsigned long v = PyLong_AsUnsignedLong(tid);
+    if (v == (unsigned long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return v == PyThread_get_thread_ident();
+}
+
 int
 akc_dispatcher_check_loop(DispatcherObject *d, const char *kind,
                           const char *method)
 {
+    if (bound_loop_runs_here(d)) {
+        return 0;
+    }
     PyObject *loop = running_loop(d);
     if (loop == NULL) {
         return -1;
@@ -183,6 +221,12 @@ akc_dispatcher_new_future(DispatcherObject *d)
         PyErr_SetString(PyExc_RuntimeError,
                         "aiokafka_c: no event loop is bound");
         return NULL;
+    }
+    if (d->direct_future) {
+        PyObject *args[2] = {NULL, d->loop};
+        return PyObject_Vectorcall(d->st->future_type, args + 1,
+                                   0 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                   d->st->kw_loop);
     }
     return PyObject_CallNoArgs(d->create_future);
 }
@@ -415,6 +459,24 @@ int
 akc_dispatcher_resolve(DispatcherObject *d, PyObject *fut, PyObject *res)
 {
     akc_state *st = d->st;
+    if (Py_IS_TYPE(fut, (PyTypeObject *)st->future_type)) {
+        /* asyncio's own Future: a done one refuses with
+         * InvalidStateError, no done() call first. */
+        PyObject *args[2] = {fut, res};
+        PyObject *r = PyObject_Vectorcall(PyExceptionInstance_Check(res)
+                                              ? st->future_set_exception
+                                              : st->future_set_result,
+                                          args, 2, NULL);
+        if (r != NULL) {
+            Py_DECREF(r);
+            return 1;
+        }
+        if (PyErr_ExceptionMatches(st->invalid_state)) {
+            PyErr_Clear();
+            return 0;
+        }
+        return -1;
+    }
     PyObject *done = PyObject_CallMethodNoArgs(fut, st->str_done);
     int is_done = done ? PyObject_IsTrue(done) : -1;
     Py_XDECREF(done);
@@ -562,6 +624,7 @@ dispatcher_traverse(DispatcherObject *d, visitproc visit, void *arg)
     Py_VISIT(d->loop);
     Py_VISIT(d->call_soon_threadsafe);
     Py_VISIT(d->create_future);
+    Py_VISIT(d->loop_dict);
     Py_VISIT(d->tasks);
     Py_VISIT(d->raised);
     return 0;
@@ -576,6 +639,7 @@ dispatcher_clear(DispatcherObject *d)
     Py_CLEAR(d->loop);
     Py_CLEAR(d->call_soon_threadsafe);
     Py_CLEAR(d->create_future);
+    Py_CLEAR(d->loop_dict);
     Py_CLEAR(d->tasks);
     Py_CLEAR(d->raised);
     return 0;

@@ -53,6 +53,12 @@ typedef struct DispatcherObject {
     int scheduled;                  /* a call_soon_threadsafe is pending */
     int warned_loop_closed;
     int loop_dead;  /* the bound loop refused a hand-off: it is closed */
+    /* The loop's create_future is BaseEventLoop's: Future(loop=loop) is
+     * made directly, without that Python frame. */
+    int direct_future;
+    /* With direct_future: the loop's instance __dict__, whose _thread_id
+     * says on which thread run_forever() runs it, if any. */
+    PyObject *loop_dict;
 } DispatcherObject;
 
 /* Generic items: tuples (kind, ...). */

@@ -202,6 +202,7 @@ module_intern_names(akc_state *st)
         {&st->str_key, "key"},
         {&st->str_partition, "partition"},
         {&st->str_messages, "messages"},
+        {&st->str_thread_id, "_thread_id"},
         {&st->str_timestamp, "timestamp"},
         {&st->str_headers, "headers"},
         {&st->str_on_delivery, "on_delivery"},
@@ -242,12 +243,30 @@ module_import_helpers(akc_state *st)
     st->get_running_loop = module_import_attr("asyncio.events",
                                               "_get_running_loop");
     st->iscoroutine = module_import_attr("asyncio", "iscoroutine");
+    st->future_type = module_import_attr("asyncio", "Future");
+    PyObject *bel = module_import_attr("asyncio.base_events", "BaseEventLoop");
+    st->base_create_future = bel ? PyObject_GetAttrString(bel, "create_future")
+                                 : NULL;
+    Py_XDECREF(bel);
+    st->invalid_state = module_import_attr("asyncio", "InvalidStateError");
+    st->kw_loop = Py_BuildValue("(s)", "loop");
+    st->future_set_result = st->future_type
+                                ? PyObject_GetAttrString(st->future_type,
+                                                         "set_result")
+                                : NULL;
+    st->future_set_exception = st->future_type
+                                   ? PyObject_GetAttrString(st->future_type,
+                                                            "set_exception")
+                                   : NULL;
     PyObject *get_logger = module_import_attr("logging", "getLogger");
     st->default_logger = get_logger ? PyObject_CallFunction(get_logger, "s",
                                                             "aiokafka_c")
                                     : NULL;
     Py_XDECREF(get_logger);
     return st->empty_tuple && st->get_running_loop && st->iscoroutine &&
+                   st->future_type && st->base_create_future &&
+                   st->invalid_state && st->kw_loop &&
+                   st->future_set_result && st->future_set_exception &&
                    st->default_logger
                ? 0
                : -1;
@@ -354,6 +373,12 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->ConsumerGroupMetadataType);
     Py_VISIT(st->TransactionType);
     Py_VISIT(st->get_running_loop);
+    Py_VISIT(st->future_type);
+    Py_VISIT(st->base_create_future);
+    Py_VISIT(st->invalid_state);
+    Py_VISIT(st->kw_loop);
+    Py_VISIT(st->future_set_result);
+    Py_VISIT(st->future_set_exception);
     Py_VISIT(st->iscoroutine);
     Py_VISIT(st->default_logger);
     return 0;
@@ -383,6 +408,12 @@ module_clear(PyObject *module)
     Py_CLEAR(st->ConsumerGroupMetadataType);
     Py_CLEAR(st->TransactionType);
     Py_CLEAR(st->get_running_loop);
+    Py_CLEAR(st->future_type);
+    Py_CLEAR(st->base_create_future);
+    Py_CLEAR(st->invalid_state);
+    Py_CLEAR(st->kw_loop);
+    Py_CLEAR(st->future_set_result);
+    Py_CLEAR(st->future_set_exception);
     Py_CLEAR(st->iscoroutine);
     Py_CLEAR(st->default_logger);
     Py_CLEAR(st->empty_tuple);
@@ -402,6 +433,7 @@ module_clear(PyObject *module)
     Py_CLEAR(st->str_key);
     Py_CLEAR(st->str_partition);
     Py_CLEAR(st->str_messages);
+    Py_CLEAR(st->str_thread_id);
     Py_CLEAR(st->str_timestamp);
     Py_CLEAR(st->str_headers);
     Py_CLEAR(st->str_on_delivery);

@@ -44,6 +44,12 @@ typedef struct {
 
     /* asyncio / logging helpers, imported once. */
     PyObject *get_running_loop; /* asyncio.events._get_running_loop */
+    PyObject *future_type;      /* asyncio.Future (the C one, usually) */
+    PyObject *base_create_future; /* BaseEventLoop.create_future */
+    PyObject *invalid_state;    /* asyncio.InvalidStateError */
+    PyObject *kw_loop;          /* ("loop",) */
+    PyObject *future_set_result;    /* asyncio.Future.set_result */
+    PyObject *future_set_exception; /* asyncio.Future.set_exception */
     PyObject *iscoroutine;      /* asyncio.iscoroutine */
     PyObject *default_logger;   /* logging.getLogger("aiokafka_c") */
     PyObject *empty_tuple;
@@ -65,6 +71,7 @@ typedef struct {
     PyObject *str_key;
     PyObject *str_partition;
     PyObject *str_messages;
+    PyObject *str_thread_id;
     PyObject *str_timestamp;
     PyObject *str_headers;
     PyObject *str_on_delivery;

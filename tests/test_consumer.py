@@ -636,6 +636,92 @@ async def test_task_cancelled_as_its_call_is_woken_loses_nothing(
         assert got == list(range(10))
 
 
+@pytest.mark.asyncio
+async def test_a_cancelled_woken_call_passes_its_wake_up_on(
+    kafka_bootstrap: str, new_topic: TopicFactory
+) -> None:
+    """A woken call cancelled before it took (the same held-still loop as
+    above) hands its wake-up to the next waiting call at once: nothing
+    else (an auto-commit, more messages) has to come to wake it."""
+    topic = new_topic(1)
+    loop = asyncio.get_running_loop()
+    conf = consumer_conf(kafka_bootstrap, enable_auto_commit=False)
+    async with AIOConsumer(conf) as c, AIOProducer(
+        {"bootstrap.servers": kafka_bootstrap, "linger.ms": 0}
+    ) as p:
+        await c.assign(from_beginning(topic))
+        raced = 0
+        for i in range(6):
+            first = asyncio.ensure_future(c.poll(SLOW))
+            for _ in range(3):
+                await asyncio.sleep(0)
+            second = asyncio.ensure_future(c.poll(SLOW))
+            for _ in range(3):
+                await asyncio.sleep(0)
+            sent = asyncio.ensure_future(p.produce(topic, b"%d" % i,
+                                                   partition=0))
+            time.sleep(0.3)
+            loop.call_soon(first.cancel)
+            r = (await asyncio.gather(first, return_exceptions=True))[0]
+            await sent
+            if isinstance(r, asyncio.CancelledError):
+                raced += 1
+                m = await asyncio.wait_for(second, 10)
+            else:
+                m = r
+                assert (await asyncio.wait_for(c.poll(0), 10)) is None
+                second.cancel()
+            assert m is not None and m.offset() == i
+        assert raced > 0
+
+
+@pytest.mark.asyncio
+async def test_waiting_calls_take_in_call_order(
+    kafka_bootstrap: str, new_topic: TopicFactory
+) -> None:
+    topic = new_topic(1)
+    conf = consumer_conf(kafka_bootstrap, enable_auto_commit=False)
+    async with AIOConsumer(conf) as c, AIOProducer(
+        {"bootstrap.servers": kafka_bootstrap, "linger.ms": 0}
+    ) as p:
+        await c.assign(from_beginning(topic))
+        calls = []
+        for _ in range(4):
+            calls.append(asyncio.ensure_future(c.poll(SLOW)))
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.2)
+        for i in range(2):
+            await p.produce(topic, b"%d" % i, partition=0)
+        await asyncio.wait(calls[:2], timeout=SLOW)
+        await p.produce(topic, b"2", partition=0)
+        done, _ = await asyncio.wait(calls[:3], timeout=SLOW)
+        assert [t.result().value() for t in calls[:3]] == [b"0", b"1", b"2"]
+        assert not calls[3].done()
+        await p.produce(topic, b"3", partition=0)
+        assert (await asyncio.wait_for(calls[3], SLOW)).value() == b"3"
+
+
+@pytest.mark.asyncio
+async def test_a_call_not_yet_awaited_holds_nothing(
+    kafka_bootstrap: str, new_topic: TopicFactory
+) -> None:
+    topic = new_topic(1)
+    conf = consumer_conf(kafka_bootstrap, enable_auto_commit=False)
+    async with AIOConsumer(conf) as c, AIOProducer(
+        {"bootstrap.servers": kafka_bootstrap, "linger.ms": 0}
+    ) as p:
+        await c.assign(from_beginning(topic))
+        kept = c.poll(SLOW)  # made, awaited only later
+        waiting = asyncio.ensure_future(c.poll(SLOW))
+        await asyncio.sleep(0.2)
+        await p.produce(topic, b"0", partition=0)
+        m = await asyncio.wait_for(waiting, SLOW)
+        assert m is not None and m.value() == b"0"
+        await p.produce(topic, b"1", partition=0)
+        m = await asyncio.wait_for(kept, SLOW)
+        assert m is not None and m.value() == b"1"
+
+
 @pytest.mark.parametrize(
     "factory",
     [asyncio.new_event_loop, uvloop.new_event_loop],
