@@ -859,7 +859,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks import report
 
-    result["targets"] = report.evaluate_targets(result)
     json_path = out_dir / f"{name}.json"
     json_path.write_text(json.dumps(result, indent=1, default=str) + "\n")
     charts: list[str] = []

@@ -1,4 +1,4 @@
-"""Markdown table, target verdicts and PNG charts from a results JSON.
+"""Markdown tables and PNG charts from a results JSON.
 
 Regenerate from a saved run: ``python -m benchmarks.report
 benchmarks/results/<name>.json``.
@@ -114,106 +114,12 @@ def _settings(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _throughput_setting(result: dict[str, Any]) -> str | None:
-    """The first setting that has the gather scenario: targets use it."""
+    """The first setting that has the gather scenario: the charts use it."""
     for s in _settings(result):
         if any(k.startswith("gather_")
                for k in result.get("summary", {}).get(s["id"], {})):
             return s["id"]
     return None
-
-
-# --------------------------------------------------------------------------
-# targets (issue 4)
-# --------------------------------------------------------------------------
-
-
-def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    me = "aiokafka_c"
-
-    def add(name: str, target: str, measured: float | None,
-            threshold: float, unit: str, detail: str,
-            higher_is_better: bool = True) -> None:
-        if measured is None:
-            met = None
-        elif higher_is_better:
-            met = measured >= threshold
-        else:
-            met = measured <= threshold
-        out.append({
-            "name": name, "target": target, "measured": measured,
-            "threshold": threshold, "unit": unit, "met": met,
-            "detail": detail,
-        })
-
-    for st in _settings(result):
-        s = st["id"]
-        summ = result.get("summary", {}).get(s, {})
-        ceiling = med(result, s, "gather_1000", "native", "rate")
-        if "gather_1000" in summ:
-            mine = med(result, s, "gather_1000", me, "rate")
-            for peer, need in (("blog", 5.0), ("confluent_aio", 3.0),
-                               ("aiokafka", 3.0)):
-                theirs = med(result, s, "gather_1000", peer, "rate")
-                add(f"gather_1000 vs {peer} {s}",
-                    f"awaited gather 1000 ≥ {need:g}× "
-                    f"{CLIENT_LABELS[peer]} ({s})",
-                    _ratio(mine, theirs), need, "x",
-                    f"{_fmt(mine, 'rate')} vs {_fmt(theirs, 'rate')} msg/s"
-                    f"; C ceiling {_fmt(ceiling, 'rate')} msg/s")
-        if "ff" in summ:
-            mine_ff = med(result, s, "ff", me, "rate")
-            floor = med(result, s, "ff", "confluent_sync", "rate")
-            enq_me = med(result, s, "ff", me, "enqueue_rate")
-            enq_sync = med(result, s, "ff", "confluent_sync", "enqueue_rate")
-            ff_c = med(result, s, "ff", "native", "rate")
-            add(f"ff vs confluent_sync {s}",
-                "fire-and-forget ≥ 80% of confluent sync produce() "
-                f"(no callback) ({s})",
-                _ratio(mine_ff, floor), 0.8, "x",
-                f"{_fmt(mine_ff, 'rate')} vs {_fmt(floor, 'rate')} msg/s; "
-                f"enqueue only {_fmt(enq_me, 'rate')} vs "
-                f"{_fmt(enq_sync, 'rate')}; C ceiling {_fmt(ff_c, 'rate')}")
-    for st in _settings(result):
-        p50 = med(result, st["id"], "latency", me, "p50_ms")
-        if p50 is None and "latency" not in result.get("summary", {}).get(
-                st["id"], {}):
-            continue
-        limit = st["linger_ms"] + 0.2
-        nat = med(result, st["id"], "latency", "native", "p50_ms")
-        add(f"latency p50 {st['id']}",
-            f"single awaited produce p50 ≤ linger.ms + 0.2 ms "
-            f"({limit:g} ms, {st['id']})",
-            p50, limit, "ms",
-            f"p50 {_fmt(p50, 'ms')} ms; C ceiling {_fmt(nat, 'ms')} ms",
-            higher_is_better=False)
-    web = result.get("web") or {}
-    apps = web.get("apps") or {}
-    for app_name in ("aiokafka_c_example", "aiokafka_c"):
-        app = apps.get(app_name)
-        if app_name == "aiokafka_c" and not (app and app.get("ok")):
-            continue  # the bare app is extra; the example app is the target
-        for c in (100, 400):
-            pct = None
-            detail = (web.get("skipped")
-                      or (app or {}).get("error")
-                      or "example app not measured")
-            if app and app.get("ok"):
-                a = _web_med(app, "items1", c, "rps")
-                b = _web_med(app, "items5", c, "rps")
-                pct = _ratio(a, b)
-                detail = (f"items1 {_fmt(a, 'rate')} req/s vs no-op "
-                          f"{_fmt(b, 'rate')} req/s")
-                blog = apps.get("blog") or {}
-                bpct = _ratio(_web_med(blog, "items1", c, "rps"),
-                              _web_med(blog, "items5", c, "rps"))
-                if bpct is not None:
-                    detail += f"; blog bridge: {bpct * 100:.0f}%"
-            add(f"web {app_name} items1 c={c}",
-                f"{WEB_LABELS[app_name]}: awaited endpoint ≥ 95% of no-op "
-                f"req/s at concurrency {c}",
-                pct, 0.95, "x", detail)
-    return out
 
 
 # --------------------------------------------------------------------------
@@ -281,32 +187,6 @@ def markdown(result: dict[str, Any], charts: list[str] = ()) -> str:
                    f"{r['setting']} repeat {r['repeat']}: {r.get('error')}")
     if missing or failed:
         out.append("")
-
-    # targets
-    tg = result.get("targets") or []
-    if tg:
-        out += ["## Targets (issue 4)", ""]
-        rows = []
-        for t in tg:
-            meas = t["measured"]
-            if meas is None:
-                shown, verdict = "–", "not measured"
-            else:
-                if t["unit"] == "x" and t["threshold"] < 1.5:
-                    shown = _fmt(meas * 100, "pct")
-                elif t["unit"] == "x":
-                    shown = _fmt(meas, "x")
-                else:
-                    shown = f"{meas:.3f} ms"
-                if t["met"]:
-                    verdict = "met"
-                elif t["unit"] == "x":
-                    verdict = (f"missed by "
-                               f"{(1 - meas / t['threshold']) * 100:.0f}%")
-                else:
-                    verdict = f"missed by {meas - t['threshold']:.3f} ms"
-            rows.append([t["target"], shown, verdict, t["detail"]])
-        out += [_table(["target", "measured", "verdict", "detail"], rows), ""]
 
     # producer tables
     labels = [CLIENT_LABELS[c] for c in clients]
@@ -761,7 +641,6 @@ def write_charts(
 def main(argv: list[str]) -> int:
     path = Path(argv[1])
     result = json.loads(path.read_text())
-    result["targets"] = evaluate_targets(result)
     charts = write_charts(result, path.parent, path.stem)
     md = markdown(result, charts)
     path.with_suffix(".md").write_text(md)
