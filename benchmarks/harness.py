@@ -158,67 +158,77 @@ def worker_env_cwd(use_build: bool) -> tuple[dict[str, str], Path]:
     return env, (EXT_LIB if use_build else ROOT)
 
 
+# What each client needs importable for its producer and its consumer.
+PRODUCER_PROBES = {
+    "aiokafka_c": "import aiokafka_c; aiokafka_c.AIOProducer",
+    "blog": "import confluent_kafka",
+    "confluent_aio": "from confluent_kafka.aio import AIOProducer",
+    "confluent_sync": "import confluent_kafka",
+    "aiokafka": "import aiokafka",
+    "asyncio_floor": "import asyncio",
+}
+CONSUMER_PROBES = {
+    "aiokafka_c": "import aiokafka_c; aiokafka_c.AIOConsumer",
+    "confluent_aio": "from confluent_kafka.aio import AIOConsumer",
+    "confluent_sync": "from confluent_kafka import Consumer",
+    "aiokafka": "from aiokafka import AIOKafkaConsumer",
+}
+
+
+def _build_aiokafka_c(info: dict[str, Any]) -> bool:
+    """Build the extension under test into EXT_LIB and note how in info;
+    False (and info says why) when the build failed."""
+    ok, detail = build_extension()
+    info["build"] = detail
+    info["revision"] = tree_revision()
+    if not ok:
+        info.update(available=False, reason=detail)
+    return ok
+
+
+def _check_producer(name: str, info: dict[str, Any],
+                    use_build: bool) -> None:
+    if name == "native":
+        ok, detail = build_native()
+        info.update(available=ok, reason=None if ok else detail)
+    else:
+        ok, reason = _probe(PRODUCER_PROBES[name], use_build)
+        info.update(available=ok, reason=reason)
+
+
+def _check_consumer(name: str, info: dict[str, Any],
+                    use_build: bool) -> None:
+    info["consumer_note"] = _plan.CONSUMER_NOTES[name]
+    if not info["available"]:
+        ok, reason = False, info["reason"]
+    elif name == "native":
+        ok, reason = build_native(NATIVE_CONSUMER_SRC, NATIVE_CONSUMER_BIN)
+        reason = None if ok else reason
+    else:
+        ok, reason = _probe(CONSUMER_PROBES[name], use_build)
+    info.update(consumer_available=ok, consumer_reason=reason)
+    if not ok:
+        log(f"consumer {name} unavailable: {reason}")
+
+
 def check_clients(wanted: list[str], use_build: bool = False,
                   want_consumers: bool = False) -> dict[str, dict[str, Any]]:
+    """Which of the wanted clients (and their consumers) can run here:
+    per client its label, note, ``available`` and ``reason``, plus the
+    ``consumer_*`` fields when consumers are wanted."""
     out: dict[str, dict[str, Any]] = {}
-    probes = {
-        "aiokafka_c": "import aiokafka_c; aiokafka_c.AIOProducer",
-        "blog": "import confluent_kafka",
-        "confluent_aio": "from confluent_kafka.aio import AIOProducer",
-        "confluent_sync": "import confluent_kafka",
-        "aiokafka": "import aiokafka",
-        "asyncio_floor": "import asyncio",
-    }
-    consumer_probes = {
-        "aiokafka_c": "import aiokafka_c; aiokafka_c.AIOConsumer",
-        "confluent_aio": "from confluent_kafka.aio import AIOConsumer",
-        "confluent_sync": "from confluent_kafka import Consumer",
-        "aiokafka": "from aiokafka import AIOKafkaConsumer",
-    }
     for name in wanted:
         info: dict[str, Any] = {
             "label": _plan.CLIENT_LABELS[name],
             "note": _plan.CLIENT_NOTES[name],
         }
-        if name == "native":
-            ok, detail = build_native()
-            info.update(available=ok, reason=None if ok else detail)
-        else:
-            if name == "aiokafka_c" and use_build:
-                ok, detail = build_extension()
-                info["build"] = detail
-                info["revision"] = tree_revision()
-                if not ok:
-                    info.update(available=False, reason=detail)
-                    out[name] = info
-                    log(f"client {name} unavailable: {detail}")
-                    continue
-            env, cwd = worker_env_cwd(use_build)
-            r = subprocess.run(
-                [sys.executable, "-c", probes[name]],
-                check=False, capture_output=True, text=True, cwd=cwd,
-                env=env,
-            )
-            ok = r.returncode == 0
-            reason = None
-            if not ok:
-                lines = r.stderr.strip().splitlines()
-                reason = lines[-1] if lines else f"exit {r.returncode}"
-            info.update(available=ok, reason=reason)
-        if want_consumers and name in consumer_probes | {"native": ""}:
-            info["consumer_note"] = _plan.CONSUMER_NOTES[name]
-            if not info["available"]:
-                ok, reason = False, info["reason"]
-            elif name == "native":
-                ok, reason = build_native(NATIVE_CONSUMER_SRC,
-                                          NATIVE_CONSUMER_BIN)
-                reason = None if ok else reason
-            else:
-                ok, reason = _probe(consumer_probes[name], use_build)
-            info.update(consumer_available=ok, consumer_reason=reason)
-            if not ok:
-                log(f"consumer {name} unavailable: {reason}")
         out[name] = info
+        if name == "aiokafka_c" and use_build and not _build_aiokafka_c(info):
+            log(f"client {name} unavailable: {info['reason']}")
+            continue
+        _check_producer(name, info, use_build)
+        if want_consumers and name in CONSUMER_PROBES | {"native": ""}:
+            _check_consumer(name, info, use_build)
         if not info["available"]:
             log(f"client {name} unavailable: {info['reason']}")
     return out
@@ -332,6 +342,24 @@ def _run_and_collect(cmd: list[str], env: dict[str, str], cwd: Path,
             record["stderr_tail"] = stderr[-3000:]
 
 
+def _native_cmd(groups: list[str], setting: _plan.Setting, plan: _plan.Plan,
+                bootstrap: str, topic: str) -> list[str]:
+    """The C ceiling's command line for the same spec as a worker's."""
+    return [
+        str(NATIVE_BIN),
+        "--bootstrap", bootstrap, "--topic", topic,
+        "--value-size", str(setting.value_size),
+        "--acks", setting.acks, "--linger", str(setting.linger_ms),
+        "--groups", ",".join(groups),
+        "--count", str(plan.count), "--seconds", str(plan.seconds),
+        "--warmup", str(plan.warmup_seconds),
+        "--latency-count", str(plan.latency_count),
+        "--latency-seconds", str(plan.latency_seconds),
+        "--gather", ",".join(map(str, plan.gather_ns)),
+        "--tasks", ",".join(map(str, plan.task_ks)),
+    ]
+
+
 def run_process(
     client: str,
     groups: list[str],
@@ -343,6 +371,8 @@ def run_process(
     repeat: int,
     use_build: bool = False,
 ) -> dict[str, Any]:
+    """One client through the scenario groups in its own process, against
+    a fresh topic; returns the run's record (``ok``, measurements...)."""
     topic = topic_name(client, "+".join(groups), setting.id, str(repeat))
     record: dict[str, Any] = {
         "client": client,
@@ -369,19 +399,7 @@ def run_process(
     }
     record["cmd"] = "python -m benchmarks.worker '" + json.dumps(spec) + "'"
     if client == "native":
-        cmd = [
-            str(NATIVE_BIN),
-            "--bootstrap", bootstrap, "--topic", topic,
-            "--value-size", str(setting.value_size),
-            "--acks", setting.acks, "--linger", str(setting.linger_ms),
-            "--groups", ",".join(groups),
-            "--count", str(plan.count), "--seconds", str(plan.seconds),
-            "--warmup", str(plan.warmup_seconds),
-            "--latency-count", str(plan.latency_count),
-            "--latency-seconds", str(plan.latency_seconds),
-            "--gather", ",".join(map(str, plan.gather_ns)),
-            "--tasks", ",".join(map(str, plan.task_ks)),
-        ]
+        cmd = _native_cmd(groups, setting, plan, bootstrap, topic)
         record["cmd"] = " ".join(cmd)
     else:
         cmd = [sys.executable, "-m", "benchmarks.worker", json.dumps(spec)]
@@ -428,6 +446,51 @@ def _watermarks(bootstrap: str, topic: str,
         c.close()
 
 
+def _prefill_native(bootstrap: str, topic: str, n: int, size: int,
+                    info: dict[str, Any]) -> bool:
+    """n messages into topic with bench_native's ff (chunks of 1000 plus 10
+    warm-up messages); False (info says why) if it failed."""
+    cmd = [str(NATIVE_BIN), "--bootstrap", bootstrap, "--topic", topic,
+           "--value-size", str(size), "--acks", "1", "--linger", "5",
+           "--groups", "ff", "--count", str(n), "--seconds", "1e9",
+           "--warmup", "0"]
+    info["method"] = " ".join(cmd)
+    info["producer"] = "the C producer (bench_native)"
+    r = subprocess.run(cmd, check=False, capture_output=True, text=True,
+                       timeout=120 + n / 50_000)
+    if r.returncode != 0:
+        info["error"] = (r.stderr or r.stdout)[-500:]
+        return False
+    return True
+
+
+def _prefill_confluent(bootstrap: str, topic: str, n: int, size: int,
+                       info: dict[str, Any]) -> bool:
+    """n messages into topic with confluent_kafka.Producer in this
+    process; False (info says why) if the flush timed out."""
+    from confluent_kafka import Producer
+
+    info["method"] = "confluent_kafka.Producer, acks=1, linger.ms=5"
+    info["producer"] = "confluent_kafka.Producer"
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "1",
+                  "linger.ms": 5,
+                  "queue.buffering.max.messages": 1_000_000})
+    value = b"x" * size
+    for i in range(n):
+        while True:
+            try:
+                p.produce(topic, value)
+                break
+            except BufferError:
+                p.poll(0.01)
+        if not i % 1000:
+            p.poll(0)
+    if p.flush(120):
+        info["error"] = "prefill flush timed out"
+        return False
+    return True
+
+
 def prefill(plan: _plan.Plan, bootstrap: str, topics: Topics,
             native_ok: bool) -> dict[str, Any]:
     """Create the consumers' topic and fill it: the C producer when built
@@ -438,40 +501,9 @@ def prefill(plan: _plan.Plan, bootstrap: str, topics: Topics,
     topics.create(topic, plan.consumer_partitions)
     n, size = plan.consumer_messages, plan.consumer_value_size
     t0 = time.perf_counter()
-    if native_ok:
-        # bench_native's ff: chunks of 1000 plus 10 warm-up messages.
-        cmd = [str(NATIVE_BIN), "--bootstrap", bootstrap, "--topic", topic,
-               "--value-size", str(size), "--acks", "1", "--linger", "5",
-               "--groups", "ff", "--count", str(n), "--seconds", "1e9",
-               "--warmup", "0"]
-        info["method"] = " ".join(cmd)
-        info["producer"] = "the C producer (bench_native)"
-        r = subprocess.run(cmd, check=False, capture_output=True, text=True,
-                           timeout=120 + n / 50_000)
-        if r.returncode != 0:
-            info["error"] = (r.stderr or r.stdout)[-500:]
-            return info
-    else:
-        from confluent_kafka import Producer
-
-        info["method"] = "confluent_kafka.Producer, acks=1, linger.ms=5"
-        info["producer"] = "confluent_kafka.Producer"
-        p = Producer({"bootstrap.servers": bootstrap, "acks": "1",
-                      "linger.ms": 5,
-                      "queue.buffering.max.messages": 1_000_000})
-        value = b"x" * size
-        for i in range(n):
-            while True:
-                try:
-                    p.produce(topic, value)
-                    break
-                except BufferError:
-                    p.poll(0.01)
-            if not i % 1000:
-                p.poll(0)
-        if p.flush(120):
-            info["error"] = "prefill flush timed out"
-            return info
+    fill = _prefill_native if native_ok else _prefill_confluent
+    if not fill(bootstrap, topic, n, size, info):
+        return info
     info["seconds"] = round(time.perf_counter() - t0, 3)
     per = _watermarks(bootstrap, topic, plan.consumer_partitions)
     info["per_partition"] = per
@@ -527,43 +559,33 @@ def run_consumer_process(
     return record
 
 
-def run_consumers(plan: _plan.Plan, bootstrap: str, topics: Topics,
-                  clients: dict[str, dict[str, Any]], wanted: list[str],
-                  loop: str, use_build: bool,
-                  runs: list[dict[str, Any]]) -> dict[str, Any]:
-    setting = consumer_setting(plan)
-    units = [(c, v) for c, v in _plan.CONSUMERS
-             if c in wanted and clients[c].get("consumer_available")]
-    out: dict[str, Any] = {
-        "setting": setting,
-        "consumers": [{"client": c, "variant": v,
-                       "label": _plan.CONSUMER_LABELS[(c, v)],
-                       "extra_conf": _plan.consumer_extra_conf(v)}
-                      for c, v in units],
-        "notes": [
-            "confluent-kafka's bundled librdkafka (2.1 and later) stops "
-            "fetching a partition for fetch.queue.backoff.ms (default "
-            "1000 ms) once its prefetch queue holds queued.min.messages "
-            "(default 100000): on a backlog like this one that, not the "
-            "client, bounds its default rows. The `fetch.queue.backoff.ms"
-            "=10` rows show it without that pause. The system librdkafka "
-            "2.0.2 (aiokafka_c, the C ceiling) predates the setting.",
-            "C `rd_kafka_consumer_poll()` on librdkafka 2.0.2 with its "
-            "defaults: once a partition's prefetch queue holds "
-            "queued.min.messages (100000) the fetcher idles for a while "
-            "(the process is mostly idle, not CPU-bound) and this "
-            "backlog is read at a fraction of the batch API's rate; "
-            "`rd_kafka_consume_batch_queue()` drains the same queues "
-            "without that pause. The C ceiling column divides by the "
-            "batch row.",
-            "aiokafka's getmany() runs with its default max_records "
-            "(everything fetched so far), so its batches can be larger than "
-            "the other clients'.",
-        ],
-    }
-    if not units:
-        out["skipped"] = "no consumer client available"
-        return out
+CONSUMER_RUN_NOTES = [
+    "confluent-kafka's bundled librdkafka (2.1 and later) stops "
+    "fetching a partition for fetch.queue.backoff.ms (default "
+    "1000 ms) once its prefetch queue holds queued.min.messages "
+    "(default 100000): on a backlog like this one that, not the "
+    "client, bounds its default rows. The `fetch.queue.backoff.ms"
+    "=10` rows show it without that pause. The system librdkafka "
+    "2.0.2 (aiokafka_c, the C ceiling) predates the setting.",
+    "C `rd_kafka_consumer_poll()` on librdkafka 2.0.2 with its "
+    "defaults: once a partition's prefetch queue holds "
+    "queued.min.messages (100000) the fetcher idles for a while "
+    "(the process is mostly idle, not CPU-bound) and this "
+    "backlog is read at a fraction of the batch API's rate; "
+    "`rd_kafka_consume_batch_queue()` drains the same queues "
+    "without that pause. The C ceiling column divides by the "
+    "batch row.",
+    "aiokafka's getmany() runs with its default max_records "
+    "(everything fetched so far), so its batches can be larger than "
+    "the other clients'.",
+]
+
+
+def _prefill_logged(plan: _plan.Plan, bootstrap: str, topics: Topics,
+                    clients: dict[str, dict[str, Any]],
+                    runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """prefill(), logged; a failure is also recorded as a failed run and
+    its topic deleted."""
     log(f"consumers: pre-filling {plan.consumer_messages} x "
         f"{plan.consumer_value_size} B into {plan.consumer_partitions} "
         "partitions")
@@ -573,17 +595,44 @@ def run_consumers(plan: _plan.Plan, bootstrap: str, topics: Topics,
         fill = prefill(plan, bootstrap, topics, native_ok)
     except Exception as exc:
         fill = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-    out["prefill"] = fill
     if not fill.get("ok"):
         log(f"  prefill FAILED: {fill.get('error')}")
         runs.append({"client": "prefill", "groups": ["consume"],
-                     "setting": setting["id"], "repeat": 0, "ok": False,
-                     "error": f"prefill: {fill.get('error')}"})
+                     "setting": consumer_setting(plan)["id"], "repeat": 0,
+                     "ok": False, "error": f"prefill: {fill.get('error')}"})
         if fill.get("topic"):
             topics.delete(fill["topic"])
-        return out
+        return fill
     log(f"  {fill['messages']} messages in {fill['seconds']} s "
         f"({fill['topic']})")
+    return fill
+
+
+def run_consumers(plan: _plan.Plan, bootstrap: str, topics: Topics,
+                  clients: dict[str, dict[str, Any]], wanted: list[str],
+                  loop: str, use_build: bool,
+                  runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every available consumer, repeated in alternating order, against
+    one pre-filled topic; the runs go to ``runs``, the returned dict
+    describes the setting, the consumers and the prefill."""
+    setting = consumer_setting(plan)
+    units = [(c, v) for c, v in _plan.CONSUMERS
+             if c in wanted and clients[c].get("consumer_available")]
+    out: dict[str, Any] = {
+        "setting": setting,
+        "consumers": [{"client": c, "variant": v,
+                       "label": _plan.CONSUMER_LABELS[(c, v)],
+                       "extra_conf": _plan.consumer_extra_conf(v)}
+                      for c, v in units],
+        "notes": list(CONSUMER_RUN_NOTES),
+    }
+    if not units:
+        out["skipped"] = "no consumer client available"
+        return out
+    fill = out["prefill"] = _prefill_logged(plan, bootstrap, topics,
+                                            clients, runs)
+    if not fill.get("ok"):
+        return out
     keys = [_plan.consumer_key(c, v) for c, v in units]
     for rep in range(plan.repeats):
         for key in _plan.alternate(keys, rep):
@@ -715,7 +764,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--clients", default=",".join(_plan.CLIENTS),
                     help="comma list, default all: " + ",".join(_plan.CLIENTS))
     ap.add_argument("--scenarios", default=None,
-                    help="comma list of ff,gather,tasks,latency,lag,consume,web")
+                    help="comma list of "
+                    "ff,gather,tasks,latency,lag,consume,web")
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio",
                     help="event loop for the producer and consumer "
@@ -742,8 +792,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return ns
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def _plan_from_args(args: argparse.Namespace) -> _plan.Plan:
+    """The mode's plan with the command line's overrides applied."""
     plan = _plan.make_plan(args.mode)
     if args.repeats:
         plan.repeats = args.repeats
@@ -753,10 +803,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.web_concurrency:
         plan.web_concurrency = tuple(
             int(c) for c in args.web_concurrency.split(","))
+    return plan
+
+
+def _wanted_clients(args: argparse.Namespace) -> list[str]:
     wanted = [c.strip() for c in args.clients.split(",") if c.strip()]
     unknown = set(wanted) - set(_plan.CLIENTS)
     if unknown:
         raise SystemExit(f"unknown clients: {sorted(unknown)}")
+    return wanted
+
+
+def _wanted_scenarios(args: argparse.Namespace) -> list[str]:
     scenarios = (
         [s.strip() for s in args.scenarios.split(",")]
         if args.scenarios else list(_plan.GROUPS) + ["consume", "web"]
@@ -764,22 +822,40 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(scenarios) - set(_plan.GROUPS) - {"consume", "web"}
     if unknown:
         raise SystemExit(f"unknown scenarios: {sorted(unknown)}")
-    want_consume = "consume" in scenarios and plan.consumer_messages > 0
-    want_web = "web" in scenarios and not args.no_web and plan.web_seconds > 0
+    return scenarios
+
+
+Matrix = list[tuple[_plan.Setting, list[str]]]
+
+
+def _producer_matrix(plan: _plan.Plan, scenarios: list[str]) -> Matrix:
+    """The plan's (setting, groups) pairs cut down to the scenarios asked
+    for; settings left without a group are dropped."""
     matrix = [
         (s, [g for g in groups if g in scenarios]) for s, groups in plan.matrix
     ]
-    matrix = [(s, g) for s, g in matrix if g]
+    return [(s, g) for s, g in matrix if g]
 
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    started = _dt.datetime.now()
-    name = args.name or started.strftime("%Y-%m-%d_%H%M%S")
 
-    use_build = args.aiokafka_c == "build" and "aiokafka_c" in wanted
-    clients = check_clients(wanted, use_build, want_consume)
-    available = [c for c in wanted if clients[c]["available"]]
-    result: dict[str, Any] = {
+RUN_NOTES = [
+    (
+        "confluent-kafka's wheel bundles its own librdkafka "
+        "(see versions); aiokafka_c and the C ceiling use the system "
+        "librdkafka."
+    ),
+    (
+        "All processes share one machine with the broker: compare "
+        "ratios within this run, not absolute numbers across runs."
+    ),
+]
+
+
+def _new_result(args: argparse.Namespace, argv: list[str] | None,
+                plan: _plan.Plan, matrix: Matrix,
+                clients: dict[str, dict[str, Any]],
+                started: _dt.datetime) -> dict[str, Any]:
+    """The results document before any run: what, where, with what."""
+    return {
         "schema": 1,
         "started": started.isoformat(timespec="seconds"),
         "command": "python -m benchmarks " + " ".join(
@@ -791,79 +867,67 @@ def main(argv: list[str] | None = None) -> int:
         "plan": plan.as_dict(),
         "settings": [s.as_dict() for s, _ in matrix],
         "clients": clients,
-        "notes": [
-            (
-                "confluent-kafka's wheel bundles its own librdkafka "
-                "(see versions); aiokafka_c and the C ceiling use the system "
-                "librdkafka."
-            ),
-            (
-                "All processes share one machine with the broker: compare "
-                "ratios within this run, not absolute numbers across runs."
-            ),
-        ],
+        "notes": list(RUN_NOTES),
         "runs": [],
     }
 
-    with broker(args.bootstrap) as (bootstrap, binfo):
-        result["broker"] = binfo
-        topics = Topics(bootstrap)
-        run_index = 0
-        for rep in range(plan.repeats):
-            for setting, groups in matrix:
-                units: list[list[str]] = (
-                    [groups] if plan.one_process_per_client
-                    else [[g] for g in groups]
-                )
-                for unit in units:
-                    order = _plan.alternate(available, run_index)
-                    run_index += 1
-                    for client in order:
-                        g = _plan.client_groups(client, unit)
-                        if not g:
-                            continue
-                        log(f"rep {rep + 1}/{plan.repeats} {setting.id} "
-                            f"{'+'.join(g)}: {client}")
-                        rec = run_process(client, g, setting, plan,
-                                          bootstrap, topics, args.loop, rep,
-                                          use_build)
-                        if not rec["ok"]:
-                            log(f"  FAILED: {rec.get('error')}\n"
-                                f"{rec.get('stderr_tail', '')[-1500:]}")
-                        result["runs"].append(rec)
-        if want_consume:
-            result["consumer"] = run_consumers(plan, bootstrap, topics,
-                                               clients, wanted, args.loop,
-                                               use_build, result["runs"])
-        else:
-            result["consumer"] = {"skipped": "not requested"}
-        if want_web:
-            from benchmarks import web
 
-            web_apps = (args.web_apps.split(",") if args.web_apps
-                        else None)
-            result["web"] = web.run_web(plan, bootstrap, available,
-                                        args.web_loop, log, topics,
-                                        web_apps, use_build)
-        else:
-            result["web"] = {
-                "skipped": "not requested" if plan.web_seconds > 0 or
-                "web" not in scenarios else f"{args.mode} mode has no web test"
-            }
+def _run_producers(plan: _plan.Plan, matrix: Matrix, available: list[str],
+                   bootstrap: str, topics: Topics, loop: str,
+                   use_build: bool, runs: list[dict[str, Any]]) -> None:
+    """Every repeat of every (setting, groups) for every available
+    client, a process each (or one per client and setting when the plan
+    says so), clients in alternating order; the records go to runs."""
+    run_index = 0
+    for rep in range(plan.repeats):
+        for setting, groups in matrix:
+            units: list[list[str]] = (
+                [groups] if plan.one_process_per_client
+                else [[g] for g in groups]
+            )
+            for unit in units:
+                order = _plan.alternate(available, run_index)
+                run_index += 1
+                for client in order:
+                    g = _plan.client_groups(client, unit)
+                    if not g:
+                        continue
+                    log(f"rep {rep + 1}/{plan.repeats} {setting.id} "
+                        f"{'+'.join(g)}: {client}")
+                    rec = run_process(client, g, setting, plan, bootstrap,
+                                      topics, loop, rep, use_build)
+                    if not rec["ok"]:
+                        log(f"  FAILED: {rec.get('error')}\n"
+                            f"{rec.get('stderr_tail', '')[-1500:]}")
+                    runs.append(rec)
 
-        topics.close()
 
-    result["finished"] = _dt.datetime.now().isoformat(timespec="seconds")
-    result["machine"]["loadavg_end"] = os.getloadavg()
-    result["summary"] = summarize_runs(result["runs"])
+def _run_web(args: argparse.Namespace, plan: _plan.Plan,
+             scenarios: list[str], bootstrap: str, available: list[str],
+             topics: Topics, use_build: bool) -> dict[str, Any]:
+    """The web load test's results, or why it was skipped."""
+    if "web" in scenarios and not args.no_web and plan.web_seconds > 0:
+        from benchmarks import web
 
+        web_apps = args.web_apps.split(",") if args.web_apps else None
+        return web.run_web(plan, bootstrap, available, args.web_loop, log,
+                           topics, web_apps, use_build)
+    return {
+        "skipped": "not requested" if plan.web_seconds > 0 or
+        "web" not in scenarios else f"{args.mode} mode has no web test"
+    }
+
+
+def _write_outputs(result: dict[str, Any], out_dir: Path, name: str,
+                   charts_wanted: bool) -> str:
+    """<name>.json, <name>.md and the charts into out_dir, copied to
+    latest.*; returns the Markdown."""
     from benchmarks import report
 
-    result["targets"] = report.evaluate_targets(result)
     json_path = out_dir / f"{name}.json"
     json_path.write_text(json.dumps(result, indent=1, default=str) + "\n")
     charts: list[str] = []
-    if not args.no_charts:
+    if charts_wanted:
         try:
             charts = report.write_charts(result, out_dir, name)
         except Exception as exc:  # charts are a nicety; keep the numbers
@@ -878,6 +942,45 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copyfile(src, latest)
     log(f"wrote {json_path}, {md_path}" +
         (f", {len(charts)} charts" if charts else ""))
-    print(md)
+    return md
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    plan = _plan_from_args(args)
+    wanted = _wanted_clients(args)
+    scenarios = _wanted_scenarios(args)
+    want_consume = "consume" in scenarios and plan.consumer_messages > 0
+    matrix = _producer_matrix(plan, scenarios)
+
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = _dt.datetime.now()
+    name = args.name or started.strftime("%Y-%m-%d_%H%M%S")
+
+    use_build = args.aiokafka_c == "build" and "aiokafka_c" in wanted
+    clients = check_clients(wanted, use_build, want_consume)
+    available = [c for c in wanted if clients[c]["available"]]
+    result = _new_result(args, argv, plan, matrix, clients, started)
+
+    with broker(args.bootstrap) as (bootstrap, binfo):
+        result["broker"] = binfo
+        topics = Topics(bootstrap)
+        _run_producers(plan, matrix, available, bootstrap, topics,
+                       args.loop, use_build, result["runs"])
+        if want_consume:
+            result["consumer"] = run_consumers(plan, bootstrap, topics,
+                                               clients, wanted, args.loop,
+                                               use_build, result["runs"])
+        else:
+            result["consumer"] = {"skipped": "not requested"}
+        result["web"] = _run_web(args, plan, scenarios, bootstrap,
+                                 available, topics, use_build)
+        topics.close()
+
+    result["finished"] = _dt.datetime.now().isoformat(timespec="seconds")
+    result["machine"]["loadavg_end"] = os.getloadavg()
+    result["summary"] = summarize_runs(result["runs"])
+    print(_write_outputs(result, out_dir, name, not args.no_charts))
     failed = [r for r in result["runs"] if not r.get("ok")]
     return 1 if failed else 0

@@ -1,4 +1,4 @@
-"""Markdown table, target verdicts and PNG charts from a results JSON.
+"""Markdown tables and PNG charts from a results JSON.
 
 Regenerate from a saved run: ``python -m benchmarks.report
 benchmarks/results/<name>.json``.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -114,106 +115,12 @@ def _settings(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _throughput_setting(result: dict[str, Any]) -> str | None:
-    """The first setting that has the gather scenario: targets use it."""
+    """The first setting that has the gather scenario: the charts use it."""
     for s in _settings(result):
         if any(k.startswith("gather_")
                for k in result.get("summary", {}).get(s["id"], {})):
             return s["id"]
     return None
-
-
-# --------------------------------------------------------------------------
-# targets (issue 4)
-# --------------------------------------------------------------------------
-
-
-def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    me = "aiokafka_c"
-
-    def add(name: str, target: str, measured: float | None,
-            threshold: float, unit: str, detail: str,
-            higher_is_better: bool = True) -> None:
-        if measured is None:
-            met = None
-        elif higher_is_better:
-            met = measured >= threshold
-        else:
-            met = measured <= threshold
-        out.append({
-            "name": name, "target": target, "measured": measured,
-            "threshold": threshold, "unit": unit, "met": met,
-            "detail": detail,
-        })
-
-    for st in _settings(result):
-        s = st["id"]
-        summ = result.get("summary", {}).get(s, {})
-        ceiling = med(result, s, "gather_1000", "native", "rate")
-        if "gather_1000" in summ:
-            mine = med(result, s, "gather_1000", me, "rate")
-            for peer, need in (("blog", 5.0), ("confluent_aio", 3.0),
-                               ("aiokafka", 3.0)):
-                theirs = med(result, s, "gather_1000", peer, "rate")
-                add(f"gather_1000 vs {peer} {s}",
-                    f"awaited gather 1000 ≥ {need:g}× "
-                    f"{CLIENT_LABELS[peer]} ({s})",
-                    _ratio(mine, theirs), need, "x",
-                    f"{_fmt(mine, 'rate')} vs {_fmt(theirs, 'rate')} msg/s"
-                    f"; C ceiling {_fmt(ceiling, 'rate')} msg/s")
-        if "ff" in summ:
-            mine_ff = med(result, s, "ff", me, "rate")
-            floor = med(result, s, "ff", "confluent_sync", "rate")
-            enq_me = med(result, s, "ff", me, "enqueue_rate")
-            enq_sync = med(result, s, "ff", "confluent_sync", "enqueue_rate")
-            ff_c = med(result, s, "ff", "native", "rate")
-            add(f"ff vs confluent_sync {s}",
-                "fire-and-forget ≥ 80% of confluent sync produce() "
-                f"(no callback) ({s})",
-                _ratio(mine_ff, floor), 0.8, "x",
-                f"{_fmt(mine_ff, 'rate')} vs {_fmt(floor, 'rate')} msg/s; "
-                f"enqueue only {_fmt(enq_me, 'rate')} vs "
-                f"{_fmt(enq_sync, 'rate')}; C ceiling {_fmt(ff_c, 'rate')}")
-    for st in _settings(result):
-        p50 = med(result, st["id"], "latency", me, "p50_ms")
-        if p50 is None and "latency" not in result.get("summary", {}).get(
-                st["id"], {}):
-            continue
-        limit = st["linger_ms"] + 0.2
-        nat = med(result, st["id"], "latency", "native", "p50_ms")
-        add(f"latency p50 {st['id']}",
-            f"single awaited produce p50 ≤ linger.ms + 0.2 ms "
-            f"({limit:g} ms, {st['id']})",
-            p50, limit, "ms",
-            f"p50 {_fmt(p50, 'ms')} ms; C ceiling {_fmt(nat, 'ms')} ms",
-            higher_is_better=False)
-    web = result.get("web") or {}
-    apps = web.get("apps") or {}
-    for app_name in ("aiokafka_c_example", "aiokafka_c"):
-        app = apps.get(app_name)
-        if app_name == "aiokafka_c" and not (app and app.get("ok")):
-            continue  # the bare app is extra; the example app is the target
-        for c in (100, 400):
-            pct = None
-            detail = (web.get("skipped")
-                      or (app or {}).get("error")
-                      or "example app not measured")
-            if app and app.get("ok"):
-                a = _web_med(app, "items1", c, "rps")
-                b = _web_med(app, "items5", c, "rps")
-                pct = _ratio(a, b)
-                detail = (f"items1 {_fmt(a, 'rate')} req/s vs no-op "
-                          f"{_fmt(b, 'rate')} req/s")
-                blog = apps.get("blog") or {}
-                bpct = _ratio(_web_med(blog, "items1", c, "rps"),
-                              _web_med(blog, "items5", c, "rps"))
-                if bpct is not None:
-                    detail += f"; blog bridge: {bpct * 100:.0f}%"
-            add(f"web {app_name} items1 c={c}",
-                f"{WEB_LABELS[app_name]}: awaited endpoint ≥ 95% of no-op "
-                f"req/s at concurrency {c}",
-                pct, 0.95, "x", detail)
-    return out
 
 
 # --------------------------------------------------------------------------
@@ -247,7 +154,9 @@ def _clients_in(result: dict[str, Any]) -> list[str]:
     return [c for c in CLIENTS if c in cl]
 
 
-def markdown(result: dict[str, Any], charts: list[str] = ()) -> str:
+def _header_markdown(result: dict[str, Any]) -> list[str]:
+    """Title, command, machine, versions, notes; then the clients that
+    were not measured and the runs that failed."""
     m = result.get("machine", {})
     v = result.get("versions", {})
     out = [f"# aiokafka_c benchmarks — {result.get('started', '')}", ""]
@@ -281,146 +190,157 @@ def markdown(result: dict[str, Any], charts: list[str] = ()) -> str:
                    f"{r['setting']} repeat {r['repeat']}: {r.get('error')}")
     if missing or failed:
         out.append("")
+    return out
 
-    # targets
-    tg = result.get("targets") or []
-    if tg:
-        out += ["## Targets (issue 4)", ""]
-        rows = []
-        for t in tg:
-            meas = t["measured"]
-            if meas is None:
-                shown, verdict = "–", "not measured"
-            else:
-                if t["unit"] == "x" and t["threshold"] < 1.5:
-                    shown = _fmt(meas * 100, "pct")
-                elif t["unit"] == "x":
-                    shown = _fmt(meas, "x")
-                else:
-                    shown = f"{meas:.3f} ms"
-                if t["met"]:
-                    verdict = "met"
-                elif t["unit"] == "x":
-                    verdict = (f"missed by "
-                               f"{(1 - meas / t['threshold']) * 100:.0f}%")
-                else:
-                    verdict = f"missed by {meas - t['threshold']:.3f} ms"
-            rows.append([t["target"], shown, verdict, t["detail"]])
-        out += [_table(["target", "measured", "verdict", "detail"], rows), ""]
 
-    # producer tables
+def _producer_table(result: dict[str, Any], sid: str,
+                    clients: list[str]) -> str:
+    """One setting's medians: a row per PRODUCER_ROWS entry measured."""
+    summ = result["summary"][sid]
+    rows = []
+    for name, field, label, kind in PRODUCER_ROWS:
+        if name not in summ:
+            continue
+        cells = [_fmt(med(result, sid, name, c, field), kind)
+                 for c in clients]
+        if all(x == "–" for x in cells):
+            continue
+        label = label.format(
+            lag_tasks=result.get("plan", {}).get("lag_tasks", "K"))
+        rows.append([label] + cells)
     labels = [CLIENT_LABELS[c] for c in clients]
+    return _table(["median of repeats"] + labels, rows)
+
+
+def _producer_ratios(result: dict[str, Any], sid: str,
+                     clients: list[str]) -> list[str]:
+    """aiokafka_c's throughput divided by each other client's, per
+    RATIO_ROWS scenario; empty when there is nothing to divide."""
+    summ = result["summary"][sid]
+    peers = [c for c in clients if c != "aiokafka_c"]
+    rows = []
+    for name in RATIO_ROWS:
+        if name not in summ:
+            continue
+        mine = med(result, sid, name, "aiokafka_c", "rate")
+        cells = [_fmt(_ratio(mine, med(result, sid, name, p, "rate")),
+                      "x") for p in peers]
+        if all(x == "–" for x in cells):
+            continue
+        rows.append([name] + cells)
+    if not rows:
+        return []
+    return ["aiokafka_c throughput ÷ peer (same run):", "",
+            _table(["scenario"] + [CLIENT_LABELS[p] for p in peers], rows),
+            ""]
+
+
+def _producer_markdown(result: dict[str, Any],
+                       clients: list[str]) -> list[str]:
+    out: list[str] = []
     for st in _settings(result):
         sid = st["id"]
-        summ = result.get("summary", {}).get(sid, {})
-        if not summ:
+        if not result.get("summary", {}).get(sid, {}):
             continue
         out += [(f"## Producer: {st['value_size']} B values, "
                  f"acks={st['acks']}, linger.ms={st['linger_ms']}"), ""]
-        rows = []
-        for name, field, label, kind in PRODUCER_ROWS:
-            if name not in summ:
-                continue
-            cells = [_fmt(med(result, sid, name, c, field), kind)
-                     for c in clients]
-            if all(x == "–" for x in cells):
-                continue
-            label = label.format(
-                lag_tasks=result.get("plan", {}).get("lag_tasks", "K"))
-            rows.append([label] + cells)
-        out += [_table(["median of repeats"] + labels, rows), ""]
+        out += [_producer_table(result, sid, clients), ""]
         if "aiokafka_c" in clients:
-            peers = [c for c in clients if c != "aiokafka_c"]
-            rrows = []
-            for name in RATIO_ROWS:
-                if name not in summ:
-                    continue
-                mine = med(result, sid, name, "aiokafka_c", "rate")
-                cells = [_fmt(_ratio(mine, med(result, sid, name, p, "rate")),
-                              "x") for p in peers]
-                if all(x == "–" for x in cells):
-                    continue
-                rrows.append([name] + cells)
-            if rrows:
-                out += ["aiokafka_c throughput ÷ peer (same run):", "",
-                        _table(["scenario"] + [CLIENT_LABELS[p]
-                                               for p in peers], rrows), ""]
+            out += _producer_ratios(result, sid, clients)
+    return out
 
-    out += consumer_markdown(result)
 
-    # web
-    web = result.get("web") or {}
-    out += ["## Web: FastAPI + uvicorn (1 worker), wrk POST JSON", ""]
-    if web.get("skipped"):
-        out += [f"Skipped: {web['skipped']}", ""]
-    else:
-        out.append(
-            f"Each app: one uvicorn worker (`--loop {web.get('loop')}`), "
-            f"loaded by `wrk` for {web.get('seconds')} s per point "
-            f"(after {web.get('warmup_seconds')} s warm-up), medians of "
-            f"{web.get('repeats')} repeat(s). Cells: req/s (p99 ms) "
-            "[% of the same app's no-op endpoint].")
+def _web_cell(app: dict[str, Any], ep: str, c: int) -> str:
+    """req/s (p99 ms) [% of the same app's no-op endpoint]."""
+    rps = _web_med(app, ep, c, "rps")
+    p99 = _web_med(app, ep, c, "p99_ms")
+    pct = _ratio(rps, _web_med(app, "items5", c, "rps"))
+    cell = f"{_fmt(rps, 'rate')} ({_fmt(p99, 'ms')})"
+    if pct is not None and ep != "items5":
+        cell += f" [{pct * 100:.0f}%]"
+    return cell
+
+
+def _web_app_markdown(app_name: str, app: dict[str, Any],
+                      conc: list[int]) -> list[str]:
+    """One app's heading, its endpoint x concurrency table and notes."""
+    out = [f"### {WEB_LABELS.get(app_name, app_name)} — "
+           f"{app.get('description', '')}", ""]
+    if not app.get("ok"):
+        return out + [f"Not measured: {app.get('error')}", ""]
+    rows = []
+    for ep, desc in WEB_ENDPOINTS.items():
+        if ep not in app.get("summary", {}):
+            if ep in (app.get("unsupported") or {}):
+                rows.append([f"/{ep} {desc}"] + ["n/a"] * len(conc))
+            continue
+        rows.append([f"/{ep} {desc}"] + [_web_cell(app, ep, c)
+                                         for c in conc])
+    out += [_table(["endpoint"] + [f"c={c}" for c in conc], rows), ""]
+    retrans = sum(p.get("tcp_retrans") or 0 for p in app.get("points", []))
+    if retrans:
+        out += [f"TCP retransmit counter during this app's runs: "
+                f"{retrans} (on loopback these are tail-loss probes "
+                "answered by DSACK, i.e. spurious, not stalls).", ""]
+    if app.get("unsupported"):
+        for ep, why in app["unsupported"].items():
+            out.append(f"- /{ep}: {why}")
         out.append("")
-        if web.get("loop") in ("auto", "uvloop"):
-            out += ["Under uvloop an overloaded server serves some "
-                    "connections late: p99 at c ≥ 100 reaches seconds for "
-                    "every app, the no-op one included (with `--web-loop "
-                    "asyncio` p99 stays within ~2× the median). Compare "
-                    "req/s there, not p99.", ""]
-        conc = web.get("concurrency", [])
-        for app_name, app in (web.get("apps") or {}).items():
-            out.append(f"### {WEB_LABELS.get(app_name, app_name)} — "
-                       f"{app.get('description', '')}")
-            out.append("")
-            if not app.get("ok"):
-                out += [f"Not measured: {app.get('error')}", ""]
-                continue
-            rows = []
-            for ep, desc in WEB_ENDPOINTS.items():
-                if ep not in app.get("summary", {}):
-                    if ep in (app.get("unsupported") or {}):
-                        rows.append([f"/{ep} {desc}"] + [
-                            "n/a"] * len(conc))
-                    continue
-                cells = []
-                for c in conc:
-                    rps = _web_med(app, ep, c, "rps")
-                    p99 = _web_med(app, ep, c, "p99_ms")
-                    noop = _web_med(app, "items5", c, "rps")
-                    pct = _ratio(rps, noop)
-                    cell = f"{_fmt(rps, 'rate')} ({_fmt(p99, 'ms')})"
-                    if pct is not None and ep != "items5":
-                        cell += f" [{pct * 100:.0f}%]"
-                    cells.append(cell)
-                rows.append([f"/{ep} {desc}"] + cells)
-            out += [_table(["endpoint"] + [f"c={c}" for c in conc], rows), ""]
-            retrans = sum(p.get("tcp_retrans") or 0
-                          for p in app.get("points", []))
-            if retrans:
-                out += [f"TCP retransmit counter during this app's runs: "
-                        f"{retrans} (on loopback these are tail-loss probes "
-                        "answered by DSACK, i.e. spurious, not stalls).", ""]
-            if app.get("unsupported"):
-                for ep, why in app["unsupported"].items():
-                    out.append(f"- /{ep}: {why}")
-                out.append("")
+    return out
 
+
+def _web_markdown(result: dict[str, Any]) -> list[str]:
+    web = result.get("web") or {}
+    out = ["## Web: FastAPI + uvicorn (1 worker), wrk POST JSON", ""]
+    if web.get("skipped"):
+        return out + [f"Skipped: {web['skipped']}", ""]
+    out.append(
+        f"Each app: one uvicorn worker (`--loop {web.get('loop')}`), "
+        f"loaded by `wrk` for {web.get('seconds')} s per point "
+        f"(after {web.get('warmup_seconds')} s warm-up), medians of "
+        f"{web.get('repeats')} repeat(s). Cells: req/s (p99 ms) "
+        "[% of the same app's no-op endpoint].")
+    out.append("")
+    if web.get("loop") in ("auto", "uvloop"):
+        out += ["Under uvloop an overloaded server serves some "
+                "connections late: p99 at c ≥ 100 reaches seconds for "
+                "every app, the no-op one included (with `--web-loop "
+                "asyncio` p99 stays within ~2× the median). Compare "
+                "req/s there, not p99.", ""]
+    conc = web.get("concurrency", [])
+    for app_name, app in (web.get("apps") or {}).items():
+        out += _web_app_markdown(app_name, app, conc)
+    return out
+
+
+def _clients_markdown(result: dict[str, Any],
+                      clients: list[str]) -> list[str]:
+    out = ["## Clients", ""]
+    for c in clients:
+        info = result["clients"][c]
+        out.append(f"- **{CLIENT_LABELS[c]}** (`{c}`): {info['note']}")
+        cnote = info.get("consumer_note")
+        if cnote:
+            line = f"  - consumer: {cnote}"
+            if info.get("consumer_available") is False:
+                line += (" — **not measured**: "
+                         f"{info.get('consumer_reason')}")
+            out.append(line)
+    out.append("")
+    return out
+
+
+def markdown(result: dict[str, Any], charts: Sequence[str] = ()) -> str:
+    clients = _clients_in(result)
+    out = _header_markdown(result)
+    out += _producer_markdown(result, clients)
+    out += consumer_markdown(result)
+    out += _web_markdown(result)
     if charts:
         out += ["## Charts", ""]
         out += [f"![{c}]({c})" for c in charts]
         out.append("")
-    out += ["## Clients", ""]
-    for c in clients:
-        out.append(f"- **{CLIENT_LABELS[c]}** (`{c}`): "
-                   f"{result['clients'][c]['note']}")
-        cnote = result["clients"][c].get("consumer_note")
-        if cnote:
-            line = f"  - consumer: {cnote}"
-            if result["clients"][c].get("consumer_available") is False:
-                line += (" — **not measured**: "
-                         f"{result['clients'][c].get('consumer_reason')}")
-            out.append(line)
-    out.append("")
+    out += _clients_markdown(result, clients)
     return "\n".join(out)
 
 
@@ -446,24 +366,15 @@ def _cmed(result: dict[str, Any], client: str, variant: str,
     return med(result, sid, f"consume_{variant}", client, field)
 
 
-def consumer_markdown(result: dict[str, Any]) -> list[str]:
-    cons = result.get("consumer") or {}
-    if not cons or (cons.get("skipped") and not cons.get("setting")):
-        return []
-    st = cons.get("setting") or {}
-    out = [f"## Consumer: {st.get('value_size')} B values, one topic of "
-           f"{st.get('partitions')} partitions", ""]
-    if cons.get("skipped"):
-        return out + [f"Skipped: {cons['skipped']}", ""]
-    fill = cons.get("prefill") or {}
-    if not fill.get("ok"):
-        return out + [f"Not measured: pre-filling the topic failed: "
-                      f"{fill.get('error')}", ""]
+def _consumer_intro(result: dict[str, Any], st: dict[str, Any],
+                    fill: dict[str, Any]) -> str:
+    """How the topic was filled and how every consumer was timed."""
     reps = result.get("plan", {}).get("repeats")
-    out.append(
+    return (
         f"{fill.get('messages')} messages pre-filled in "
         f"{fill.get('seconds')} s before the consumer scenarios "
-        f"({fill.get('producer', 'producer')}, acks=1, keyless). Each consumer: its own process, a fresh "
+        f"({fill.get('producer', 'producer')}, acks=1, keyless). "
+        "Each consumer: its own process, a fresh "
         "group id, `auto.offset.reset=earliest`, otherwise its client's "
         "defaults; every message's value is read. Timed from the first "
         f"message to the {st.get('count')}th or {st.get('seconds')} s after "
@@ -473,11 +384,15 @@ def consumer_markdown(result: dict[str, Any]) -> list[str]:
         "calling thread for the sync and C consumers). Loop lag: a 1 ms "
         "`asyncio.sleep` ticker's lateness, running alongside every asyncio "
         "consumer.")
-    out.append("")
+
+
+def _consumer_table(result: dict[str, Any]) -> str:
+    """A row per measured consumer: rate, share of the C ceiling, CPU and
+    loop lag."""
+    ceil = _cmed(result, "native", "batch", "rate")
     rows = []
     for c, v in consumer_rows(result):
         rate = _cmed(result, c, v, "rate")
-        ceil = _cmed(result, "native", "batch", "rate")
         rows.append([
             CONSUMER_LABELS[(c, v)],
             _fmt(rate, "rate"),
@@ -488,32 +403,42 @@ def consumer_markdown(result: dict[str, Any]) -> list[str]:
             _fmt(_cmed(result, c, v, "lag_max_ms"), "ms"),
             _fmt(_cmed(result, c, v, "msgs"), "int"),
         ])
-    out += [_table(["consumer (median of repeats)", "msg/s",
-                    "÷ C ceiling (C batch)", "CPU µs/msg, process",
-                    "CPU µs/msg, loop thread", "loop lag p99, ms",
-                    "loop lag max, ms", "messages timed"], rows), ""]
+    return _table(["consumer (median of repeats)", "msg/s",
+                   "÷ C ceiling (C batch)", "CPU µs/msg, process",
+                   "CPU µs/msg, loop thread", "loop lag p99, ms",
+                   "loop lag max, ms", "messages timed"], rows)
+
+
+def _consumer_ratios(result: dict[str, Any]) -> list[str]:
+    """aiokafka_c's rate divided by each peer's of the same API shape;
+    empty when either side is missing."""
     have = set(consumer_rows(result))
-    if ("aiokafka_c", "iter") in have or ("aiokafka_c", "batch") in have:
-        rrows = []
-        seen: list[tuple[str, str]] = []
-        for c, v in CONSUMERS:
-            if c == "aiokafka_c" or (c, v) not in have:
-                continue
-            mine = _cmed(result, "aiokafka_c", consumer_shape(v), "rate")
-            theirs = _cmed(result, c, v, "rate")
-            r = _ratio(mine, theirs)
-            if r is not None:
-                seen.append((c, v))
-                rrows.append([
-                    CONSUMER_LABELS[("aiokafka_c", consumer_shape(v))],
-                    CONSUMER_LABELS[(c, v)], _fmt(r, "x")])
-        if rrows:
-            out += ["aiokafka_c consumer throughput ÷ peer, same API shape "
-                    "(one message per call / a batch per call), same run:",
-                    "", _table(["aiokafka_c", "÷ peer", "ratio"], rrows), ""]
-    lat = [(c, v) for c, v in consumer_rows(result)
-           if _cmed(result, c, v, "lag_p99_ms") is not None]
-    if lat:
+    if ("aiokafka_c", "iter") not in have and (
+            "aiokafka_c", "batch") not in have:
+        return []
+    rows = []
+    for c, v in CONSUMERS:
+        if c == "aiokafka_c" or (c, v) not in have:
+            continue
+        mine = _cmed(result, "aiokafka_c", consumer_shape(v), "rate")
+        r = _ratio(mine, _cmed(result, c, v, "rate"))
+        if r is not None:
+            rows.append([
+                CONSUMER_LABELS[("aiokafka_c", consumer_shape(v))],
+                CONSUMER_LABELS[(c, v)], _fmt(r, "x")])
+    if not rows:
+        return []
+    return ["aiokafka_c consumer throughput ÷ peer, same API shape "
+            "(one message per call / a batch per call), same run:",
+            "", _table(["aiokafka_c", "÷ peer", "ratio"], rows), ""]
+
+
+def _consumer_footnotes(result: dict[str, Any],
+                        cons: dict[str, Any]) -> list[str]:
+    """How to read the loop lag, which runs hit the time cap, the notes."""
+    out: list[str] = []
+    if any(_cmed(result, c, v, "lag_p99_ms") is not None
+           for c, v in consumer_rows(result)):
         out += ["A ticker that is never late shows the loop stays "
                 "responsive while the consumer runs flat out; a p99 of "
                 "tens of ms means the consumer kept the loop busy without "
@@ -535,6 +460,26 @@ def consumer_markdown(result: dict[str, Any]) -> list[str]:
     return out
 
 
+def consumer_markdown(result: dict[str, Any]) -> list[str]:
+    cons = result.get("consumer") or {}
+    if not cons or (cons.get("skipped") and not cons.get("setting")):
+        return []
+    st = cons.get("setting") or {}
+    out = [f"## Consumer: {st.get('value_size')} B values, one topic of "
+           f"{st.get('partitions')} partitions", ""]
+    if cons.get("skipped"):
+        return out + [f"Skipped: {cons['skipped']}", ""]
+    fill = cons.get("prefill") or {}
+    if not fill.get("ok"):
+        return out + [f"Not measured: pre-filling the topic failed: "
+                      f"{fill.get('error')}", ""]
+    out += [_consumer_intro(result, st, fill), ""]
+    out += [_consumer_table(result), ""]
+    out += _consumer_ratios(result)
+    out += _consumer_footnotes(result, cons)
+    return out
+
+
 # --------------------------------------------------------------------------
 # charts
 # --------------------------------------------------------------------------
@@ -551,217 +496,245 @@ COLORS = {
 }
 
 
+def _save(plt: Any, fig: Any, out_dir: Path, fname: str) -> str:
+    fig.tight_layout()
+    fig.savefig(out_dir / fname, dpi=110)
+    plt.close(fig)
+    return fname
+
+
+def _chart_throughput(plt: Any, result: dict[str, Any], sid: str,
+                      clients: list[str], out_dir: Path, name: str) -> str:
+    """Producer msg/s per scenario, a bar per client, min–max error bars."""
+    names = [n for n in ("ff", "gather_1", "gather_10", "gather_100",
+                         "gather_1000", "tasks_100", "tasks_1000")
+             if n in result["summary"].get(sid, {})]
+    fig, ax = plt.subplots(figsize=(11, 5))
+    width = 0.8 / max(1, len(clients))
+    for i, c in enumerate(clients):
+        xs, ys, err_lo, err_hi = [], [], [], []
+        for j, n in enumerate(names):
+            v = med(result, sid, n, c, "rate")
+            if v is None:
+                continue
+            sp = _spread(result, sid, n, c, "rate") or (v, v)
+            xs.append(j + (i - (len(clients) - 1) / 2) * width)
+            ys.append(v)
+            err_lo.append(v - sp[0])
+            err_hi.append(sp[1] - v)
+        ax.bar(xs, ys, width, label=CLIENT_LABELS[c],
+               color=COLORS.get(c), yerr=[err_lo, err_hi], capsize=2)
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names)
+    ax.set_yscale("log")
+    ax.set_ylabel("messages / s (log)")
+    ax.set_title(f"Producer throughput, {sid} (median, min–max of "
+                 "repeats)")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3, which="both")
+    return _save(plt, fig, out_dir, f"{name}_throughput.png")
+
+
+def _chart_cpu(plt: Any, result: dict[str, Any], sid: str,
+               clients: list[str], out_dir: Path, name: str) -> str | None:
+    """CPU µs per message, process and loop thread, a panel per scenario."""
+    cpu_names = [n for n in ("ff", "gather_1000", "tasks_1000")
+                 if n in result["summary"].get(sid, {})]
+    if not cpu_names:
+        return None
+    fig, axes = plt.subplots(1, len(cpu_names),
+                             figsize=(4 * len(cpu_names), 4),
+                             squeeze=False)
+    for ax, n in zip(axes[0], cpu_names):
+        cs = [c for c in clients
+              if med(result, sid, n, c, "cpu_proc_us") is not None]
+        proc = [med(result, sid, n, c, "cpu_proc_us") for c in cs]
+        loop = [med(result, sid, n, c, "cpu_loop_us") for c in cs]
+        xs = range(len(cs))
+        ax.bar([x - 0.2 for x in xs], proc, 0.4, label="process",
+               color=[COLORS.get(c) for c in cs])
+        ax.bar([x + 0.2 for x in xs], loop, 0.4,
+               label="loop thread", color=[COLORS.get(c) for c in cs],
+               alpha=0.45, hatch="//")
+        ax.set_xticks(list(xs))
+        ax.set_xticklabels([CLIENT_LABELS[c] for c in cs],
+                           rotation=35, ha="right", fontsize=8)
+        ax.set_yscale("log")
+        ax.set_title(f"CPU µs/msg: {n}")
+        ax.grid(axis="y", alpha=0.3, which="both")
+    axes[0][0].legend(fontsize=8)
+    return _save(plt, fig, out_dir, f"{name}_cpu.png")
+
+
+def _chart_latency(plt: Any, result: dict[str, Any], clients: list[str],
+                   out_dir: Path, name: str) -> str | None:
+    """Single awaited produce p50/p99/p99.9, a panel per setting."""
+    lat = [(s["id"]) for s in _settings(result)
+           if "latency" in result.get("summary", {}).get(s["id"], {})]
+    if not lat:
+        return None
+    fig, axes = plt.subplots(1, len(lat), figsize=(5.5 * len(lat), 4),
+                             squeeze=False)
+    for ax, sid in zip(axes[0], lat):
+        cs = [c for c in clients
+              if med(result, sid, "latency", c, "p50_ms") is not None]
+        xs = range(len(cs))
+        for k, (field, alpha) in enumerate((("p50_ms", 1.0),
+                                            ("p99_ms", 0.6),
+                                            ("p999_ms", 0.3))):
+            ax.bar([x + (k - 1) * 0.27 for x in xs],
+                   [med(result, sid, "latency", c, field) or 0
+                    for c in cs], 0.27,
+                   color=[COLORS.get(c) for c in cs], alpha=alpha,
+                   label=field.replace("_ms", ""))
+        ax.set_xticks(list(xs))
+        ax.set_xticklabels([CLIENT_LABELS[c] for c in cs], rotation=35,
+                           ha="right", fontsize=8)
+        ax.set_yscale("log")
+        ax.set_ylabel("ms (log)")
+        ax.set_title(f"Single awaited produce, {sid}")
+        ax.grid(axis="y", alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    return _save(plt, fig, out_dir, f"{name}_latency.png")
+
+
+def _chart_consumer(plt: Any, result: dict[str, Any], out_dir: Path,
+                    name: str) -> str | None:
+    """Consumer msg/s and CPU µs/msg, a bar per consumer."""
+    from matplotlib.patches import Patch
+
+    crows = consumer_rows(result)
+    if not crows:
+        return None
+    labels = [CONSUMER_LABELS[k].replace("`", "") for k in crows]
+    colors = [COLORS.get(c) for c, _ in crows]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.5))
+    ys = [_cmed(result, c, v, "rate") or 0 for c, v in crows]
+    lo, hi = [], []
+    sid = result["consumer"]["setting"]["id"]
+    for (c, v), y in zip(crows, ys):
+        sp = _spread(result, sid, f"consume_{v}", c, "rate") or (y, y)
+        lo.append(y - sp[0])
+        hi.append(sp[1] - y)
+    xs = list(range(len(crows)))
+    ax1.bar(xs, ys, 0.7, color=colors, yerr=[lo, hi], capsize=2)
+    ax1.set_yscale("log")
+    ax1.set_ylabel("messages / s (log)")
+    ax1.set_title("Consumer throughput (median, min–max of repeats)")
+    for ax in (ax1, ax2):
+        ax.set_xticks(xs)
+        ax.set_xticklabels(labels, rotation=40, ha="right", fontsize=7)
+        ax.grid(axis="y", alpha=0.3, which="both")
+    proc = [_cmed(result, c, v, "cpu_proc_us") or 0 for c, v in crows]
+    loop = [_cmed(result, c, v, "cpu_loop_us") or 0 for c, v in crows]
+    ax2.bar([x - 0.2 for x in xs], proc, 0.4, color=colors,
+            label="process")
+    ax2.bar([x + 0.2 for x in xs], loop, 0.4, color=colors, alpha=0.45,
+            hatch="//", label="loop thread")
+    ax2.set_yscale("log")
+    ax2.set_ylabel("CPU µs / message (log)")
+    ax2.set_title("Consumer CPU per message")
+    ax2.legend(handles=[Patch(color="#888888", label="process"),
+                        Patch(facecolor="#888888", alpha=0.45,
+                              hatch="//", label="loop thread")],
+               fontsize=8)
+    return _save(plt, fig, out_dir, f"{name}_consumer.png")
+
+
+def _nan_for_none(ys: list[float | None]) -> list[float]:
+    return [y if y is not None else float("nan") for y in ys]
+
+
+def _web_axes(ax: Any, conc: list[int], title: str) -> None:
+    ax.set_xscale("log")
+    ax.set_xticks(conc)
+    ax.set_xticklabels([str(c) for c in conc])
+    ax.set_title(title)
+    ax.set_xlabel("concurrent requests")
+    ax.grid(alpha=0.3)
+
+
+def _web_app_panel(ax: Any, app_name: str, app: dict[str, Any],
+                   conc: list[int]) -> None:
+    """One app: req/s against concurrency, a line per endpoint."""
+    for ep, desc in WEB_ENDPOINTS.items():
+        ys = [_web_med(app, ep, c, "rps") for c in conc]
+        if all(y is None for y in ys):
+            continue
+        ax.plot(conc, _nan_for_none(ys), marker="o", label=f"/{ep} {desc}")
+    _web_axes(ax, conc, WEB_LABELS.get(app_name, app_name))
+
+
+def _web_awaited_panel(ax: Any, apps: dict[str, dict[str, Any]],
+                       conc: list[int]) -> None:
+    """Every app's awaited endpoint against the first app's no-op."""
+    for app_name, app in apps.items():
+        ys = [_web_med(app, "items1", c, "rps") for c in conc]
+        ax.plot(conc, _nan_for_none(ys),
+                marker="o", color=COLORS.get(app_name),
+                label=f"{WEB_LABELS.get(app_name, app_name)} /items1")
+    noop = [_web_med(next(iter(apps.values())), "items5", c, "rps")
+            for c in conc]
+    ax.plot(conc, _nan_for_none(noop),
+            color="black", linestyle="--", label="no-op")
+    _web_axes(ax, conc, "awaited endpoint, every client")
+    ax.legend(fontsize=7)
+
+
+def _chart_web(plt: Any, result: dict[str, Any], out_dir: Path,
+               name: str) -> str | None:
+    """Like the blog: req/s vs concurrency, a panel per app plus one with
+    every app's awaited endpoint."""
+    web = result.get("web") or {}
+    apps = {k: a for k, a in (web.get("apps") or {}).items() if a.get("ok")}
+    if not apps:
+        return None
+    conc = web.get("concurrency", [])
+    panels = len(apps) + 1
+    ncols = min(3, panels)
+    nrows = -(-panels // ncols)
+    fig, axes2d = plt.subplots(nrows, ncols,
+                               figsize=(5.2 * ncols, 4.2 * nrows),
+                               squeeze=False, sharey=True)
+    axes = [a for row in axes2d for a in row]
+    for extra in axes[panels:]:
+        extra.set_visible(False)
+    for ax, (app_name, app) in zip(axes, apps.items()):
+        _web_app_panel(ax, app_name, app, conc)
+    for row in axes2d:
+        row[0].set_ylabel("requests / s")
+    axes[0].legend(fontsize=7)
+    _web_awaited_panel(axes[panels - 1], apps, conc)
+    return _save(plt, fig, out_dir, f"{name}_web.png")
+
+
 def write_charts(
     result: dict[str, Any], out_dir: Path, name: str
 ) -> list[str]:
+    """Write the PNG charts there is data for into out_dir; returns their
+    file names, in the order the Markdown shows them."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    files: list[str] = []
     clients = [c for c in _clients_in(result)
                if result["clients"][c]["available"]]
+    files: list[str | None] = []
     sid = _throughput_setting(result)
     if sid:
-        names = [n for n in ("ff", "gather_1", "gather_10", "gather_100",
-                             "gather_1000", "tasks_100", "tasks_1000")
-                 if n in result["summary"].get(sid, {})]
-        fig, ax = plt.subplots(figsize=(11, 5))
-        width = 0.8 / max(1, len(clients))
-        for i, c in enumerate(clients):
-            xs, ys, err_lo, err_hi = [], [], [], []
-            for j, n in enumerate(names):
-                v = med(result, sid, n, c, "rate")
-                if v is None:
-                    continue
-                sp = _spread(result, sid, n, c, "rate") or (v, v)
-                xs.append(j + (i - (len(clients) - 1) / 2) * width)
-                ys.append(v)
-                err_lo.append(v - sp[0])
-                err_hi.append(sp[1] - v)
-            ax.bar(xs, ys, width, label=CLIENT_LABELS[c],
-                   color=COLORS.get(c), yerr=[err_lo, err_hi], capsize=2)
-        ax.set_xticks(range(len(names)))
-        ax.set_xticklabels(names)
-        ax.set_yscale("log")
-        ax.set_ylabel("messages / s (log)")
-        ax.set_title(f"Producer throughput, {sid} (median, min–max of "
-                     "repeats)")
-        ax.legend(fontsize=8)
-        ax.grid(axis="y", alpha=0.3, which="both")
-        fig.tight_layout()
-        f = f"{name}_throughput.png"
-        fig.savefig(out_dir / f, dpi=110)
-        plt.close(fig)
-        files.append(f)
-
-        # CPU per message
-        cpu_names = [n for n in ("ff", "gather_1000", "tasks_1000")
-                     if n in result["summary"].get(sid, {})]
-        if cpu_names:
-            fig, axes = plt.subplots(1, len(cpu_names),
-                                     figsize=(4 * len(cpu_names), 4),
-                                     squeeze=False)
-            for ax, n in zip(axes[0], cpu_names):
-                cs = [c for c in clients
-                      if med(result, sid, n, c, "cpu_proc_us") is not None]
-                proc = [med(result, sid, n, c, "cpu_proc_us") for c in cs]
-                loop = [med(result, sid, n, c, "cpu_loop_us") for c in cs]
-                xs = range(len(cs))
-                ax.bar([x - 0.2 for x in xs], proc, 0.4, label="process",
-                       color=[COLORS.get(c) for c in cs])
-                ax.bar([x + 0.2 for x in xs], loop, 0.4,
-                       label="loop thread", color=[COLORS.get(c) for c in cs],
-                       alpha=0.45, hatch="//")
-                ax.set_xticks(list(xs))
-                ax.set_xticklabels([CLIENT_LABELS[c] for c in cs],
-                                   rotation=35, ha="right", fontsize=8)
-                ax.set_yscale("log")
-                ax.set_title(f"CPU µs/msg: {n}")
-                ax.grid(axis="y", alpha=0.3, which="both")
-            axes[0][0].legend(fontsize=8)
-            fig.tight_layout()
-            f = f"{name}_cpu.png"
-            fig.savefig(out_dir / f, dpi=110)
-            plt.close(fig)
-            files.append(f)
-
-    # latency
-    lat = [(s["id"]) for s in _settings(result)
-           if "latency" in result.get("summary", {}).get(s["id"], {})]
-    if lat:
-        fig, axes = plt.subplots(1, len(lat), figsize=(5.5 * len(lat), 4),
-                                 squeeze=False)
-        for ax, sid2 in zip(axes[0], lat):
-            cs = [c for c in clients
-                  if med(result, sid2, "latency", c, "p50_ms") is not None]
-            xs = range(len(cs))
-            for k, (field, alpha) in enumerate((("p50_ms", 1.0),
-                                                ("p99_ms", 0.6),
-                                                ("p999_ms", 0.3))):
-                ax.bar([x + (k - 1) * 0.27 for x in xs],
-                       [med(result, sid2, "latency", c, field) or 0
-                        for c in cs], 0.27,
-                       color=[COLORS.get(c) for c in cs], alpha=alpha,
-                       label=field.replace("_ms", ""))
-            ax.set_xticks(list(xs))
-            ax.set_xticklabels([CLIENT_LABELS[c] for c in cs], rotation=35,
-                               ha="right", fontsize=8)
-            ax.set_yscale("log")
-            ax.set_ylabel("ms (log)")
-            ax.set_title(f"Single awaited produce, {sid2}")
-            ax.grid(axis="y", alpha=0.3, which="both")
-            ax.legend(fontsize=8)
-        fig.tight_layout()
-        f = f"{name}_latency.png"
-        fig.savefig(out_dir / f, dpi=110)
-        plt.close(fig)
-        files.append(f)
-
-    # consumers: msg/s and CPU µs/msg per consumer
-    crows = consumer_rows(result)
-    if crows:
-        labels = [CONSUMER_LABELS[k].replace("`", "") for k in crows]
-        colors = [COLORS.get(c) for c, _ in crows]
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.5))
-        ys = [_cmed(result, c, v, "rate") or 0 for c, v in crows]
-        lo, hi = [], []
-        sid = result["consumer"]["setting"]["id"]
-        for (c, v), y in zip(crows, ys):
-            sp = _spread(result, sid, f"consume_{v}", c, "rate") or (y, y)
-            lo.append(y - sp[0])
-            hi.append(sp[1] - y)
-        xs = list(range(len(crows)))
-        ax1.bar(xs, ys, 0.7, color=colors, yerr=[lo, hi], capsize=2)
-        ax1.set_yscale("log")
-        ax1.set_ylabel("messages / s (log)")
-        ax1.set_title("Consumer throughput (median, min–max of repeats)")
-        for ax in (ax1, ax2):
-            ax.set_xticks(xs)
-            ax.set_xticklabels(labels, rotation=40, ha="right", fontsize=7)
-            ax.grid(axis="y", alpha=0.3, which="both")
-        proc = [_cmed(result, c, v, "cpu_proc_us") or 0 for c, v in crows]
-        loop = [_cmed(result, c, v, "cpu_loop_us") or 0 for c, v in crows]
-        ax2.bar([x - 0.2 for x in xs], proc, 0.4, color=colors,
-                label="process")
-        ax2.bar([x + 0.2 for x in xs], loop, 0.4, color=colors, alpha=0.45,
-                hatch="//", label="loop thread")
-        ax2.set_yscale("log")
-        ax2.set_ylabel("CPU µs / message (log)")
-        ax2.set_title("Consumer CPU per message")
-        from matplotlib.patches import Patch
-
-        ax2.legend(handles=[Patch(color="#888888", label="process"),
-                            Patch(facecolor="#888888", alpha=0.45,
-                                  hatch="//", label="loop thread")],
-                   fontsize=8)
-        fig.tight_layout()
-        f = f"{name}_consumer.png"
-        fig.savefig(out_dir / f, dpi=110)
-        plt.close(fig)
-        files.append(f)
-
-    # web, like the blog: req/s vs concurrency, one line per endpoint
-    web = result.get("web") or {}
-    apps = {k: a for k, a in (web.get("apps") or {}).items() if a.get("ok")}
-    if apps:
-        conc = web.get("concurrency", [])
-        panels = len(apps) + 1
-        ncols = min(3, panels)
-        nrows = -(-panels // ncols)
-        fig, axes2d = plt.subplots(nrows, ncols,
-                                   figsize=(5.2 * ncols, 4.2 * nrows),
-                                   squeeze=False, sharey=True)
-        axes = [list(a for row in axes2d for a in row)]
-        for extra in axes[0][panels:]:
-            extra.set_visible(False)
-        for ax, (app_name, app) in zip(axes[0], apps.items()):
-            for ep, desc in WEB_ENDPOINTS.items():
-                ys = [_web_med(app, ep, c, "rps") for c in conc]
-                if all(y is None for y in ys):
-                    continue
-                ax.plot(conc, [y if y is not None else float("nan")
-                               for y in ys], marker="o",
-                        label=f"/{ep} {desc}")
-            ax.set_xscale("log")
-            ax.set_xticks(conc)
-            ax.set_xticklabels([str(c) for c in conc])
-            ax.set_title(WEB_LABELS.get(app_name, app_name))
-            ax.set_xlabel("concurrent requests")
-            ax.grid(alpha=0.3)
-        for row in axes2d:
-            row[0].set_ylabel("requests / s")
-        axes[0][0].legend(fontsize=7)
-        ax = axes[0][panels - 1]
-        for app_name, app in apps.items():
-            ys = [_web_med(app, "items1", c, "rps") for c in conc]
-            ax.plot(conc, [y if y is not None else float("nan") for y in ys],
-                    marker="o", color=COLORS.get(app_name),
-                    label=f"{WEB_LABELS.get(app_name, app_name)} /items1")
-        noop = [_web_med(next(iter(apps.values())), "items5", c, "rps")
-                for c in conc]
-        ax.plot(conc, [y if y is not None else float("nan") for y in noop],
-                color="black", linestyle="--", label="no-op")
-        ax.set_xscale("log")
-        ax.set_xticks(conc)
-        ax.set_xticklabels([str(c) for c in conc])
-        ax.set_title("awaited endpoint, every client")
-        ax.set_xlabel("concurrent requests")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        f = f"{name}_web.png"
-        fig.savefig(out_dir / f, dpi=110)
-        plt.close(fig)
-        files.append(f)
-    return files
+        files.append(_chart_throughput(plt, result, sid, clients, out_dir,
+                                       name))
+        files.append(_chart_cpu(plt, result, sid, clients, out_dir, name))
+    files.append(_chart_latency(plt, result, clients, out_dir, name))
+    files.append(_chart_consumer(plt, result, out_dir, name))
+    files.append(_chart_web(plt, result, out_dir, name))
+    return [f for f in files if f is not None]
 
 
 def main(argv: list[str]) -> int:
     path = Path(argv[1])
     result = json.loads(path.read_text())
-    result["targets"] = evaluate_targets(result)
     charts = write_charts(result, path.parent, path.stem)
     md = markdown(result, charts)
     path.with_suffix(".md").write_text(md)

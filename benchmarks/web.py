@@ -219,24 +219,11 @@ class _App:
         return self.proc.returncode
 
 
-def run_web(plan: _plan.Plan, bootstrap: str, available: list[str],
-            loop: str, log: Callable[[str], None],
-            topics: Any = None,
-            only: list[str] | None = None,
-            use_build: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "tool": "wrk -t1, POST application/json, benchmarks/post.lua",
-        "concurrency": list(plan.web_concurrency),
-        "seconds": plan.web_seconds,
-        "warmup_seconds": plan.web_warmup_seconds,
-        "repeats": plan.web_repeats,
-        "loop": loop,
-        "producer_settings": {"acks": "1", "linger.ms": 5},
-        "apps": {},
-    }
-    if shutil.which("wrk") is None:
-        out["skipped"] = "wrk is not installed (apt-get install wrk)"
-        return out
+def _app_infos(available: list[str], only: list[str] | None,
+               use_build: bool,
+               log: Callable[[str], None]) -> dict[str, dict[str, Any]]:
+    """An entry per app asked for: ``ok`` if its client is available and
+    its module imports, else the ``error`` why not."""
     apps: dict[str, dict[str, Any]] = {}
     for name, (client, target, desc) in APPS.items():
         if only and name not in only:
@@ -256,71 +243,115 @@ def run_web(plan: _plan.Plan, bootstrap: str, available: list[str],
         if not info["ok"]:
             log(f"web: skipping {name}: {info['error']}")
         apps[name] = info
+    return apps
+
+
+def _point_line(name: str, rep: int, point: dict[str, Any]) -> str:
+    return (f"web rep {rep + 1} {name} /{point['endpoint']} "
+            f"c={point['concurrency']}: "
+            f"{point['rps']:.1f} req/s, p99 "
+            f"{point['p99_ms'] or 0:.1f} ms"
+            + (f", {point['non2xx']} non-2xx"
+               if point["non2xx"] else "")
+            + (f", {point['socket_errors']} socket errors"
+               if point["socket_errors"] else "")
+            + (f", {point['tcp_retrans']} TCP retransmits"
+               if point.get("tcp_retrans") else ""))
+
+
+def _load_app(app: _App, name: str, info: dict[str, Any], plan: _plan.Plan,
+              rep: int, shift: int, log: Callable[[str], None]) -> None:
+    """wrk every served endpoint at every concurrency; the points go to
+    info. Concurrency outside, endpoints inside (alternating): the
+    endpoints compared at one concurrency run close in time."""
+    endpoints = [e for e in ENDPOINTS if e not in UNSUPPORTED.get(name, {})]
+    for k, conc in enumerate(plan.web_concurrency):
+        for ep in _plan.alternate(endpoints, shift + k):
+            if plan.web_warmup_seconds > 0:
+                wrk(app.port, ep, conc, plan.web_warmup_seconds)
+            point = wrk(app.port, ep, conc, plan.web_seconds)
+            point.update(endpoint=ep, concurrency=conc, repeat=rep)
+            info["points"].append(point)
+            log(_point_line(name, rep, point))
+            if not app.alive():
+                raise RuntimeError(f"uvicorn died: {app.tail()}")
+
+
+def _run_app(name: str, info: dict[str, Any], plan: _plan.Plan,
+             rep: int, shift: int, bootstrap: str, loop: str,
+             log: Callable[[str], None], topics: Any,
+             use_build: bool) -> None:
+    """One repeat of one app: a fresh topic, a uvicorn process, the load;
+    a failure marks the app not ok."""
+    topic = f"bench.web.{name.replace('_', '-')}.{rep}." \
+            f"{os.urandom(3).hex()}"
+    if topics is not None:
+        try:
+            topics.create(topic)
+        except Exception as exc:
+            info.update(ok=False, error=f"create topic: {exc}")
+            return
+    env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+           "KAFKA_TOPIC": topic, **PRODUCER_ENV}
+    app = _App(info["target"], env, loop, use_build)
+    try:
+        app.wait_ready()
+        _load_app(app, name, info, plan, rep, shift, log)
+    except Exception as exc:
+        info.update(ok=False, error=f"{type(exc).__name__}: {exc}")
+        log(f"web: {name} failed: {info['error']}")
+    finally:
+        rc = app.stop()
+        info.setdefault("exit_codes", []).append(rc)
+        if topics is not None:
+            topics.delete(topic)
+
+
+def _summarize_points(points: list[dict[str, Any]]) -> dict[str, Any]:
+    """summary[endpoint][concurrency][field] = median/min/max/n."""
+    summ: dict[str, dict[str, Any]] = {}
+    for p in points:
+        slot = summ.setdefault(p["endpoint"], {}).setdefault(
+            str(p["concurrency"]), {})
+        for f in ("rps", "p50_ms", "p99_ms", "non2xx", "socket_errors",
+                  "tcp_retrans"):
+            if p.get(f) is not None:
+                slot.setdefault(f, []).append(p[f])
+    return {
+        ep: {c: {f: summarize(v) for f, v in fields.items()}
+             for c, fields in per_c.items()}
+        for ep, per_c in summ.items()
+    }
+
+
+def run_web(plan: _plan.Plan, bootstrap: str, available: list[str],
+            loop: str, log: Callable[[str], None],
+            topics: Any = None,
+            only: list[str] | None = None,
+            use_build: bool = False) -> dict[str, Any]:
+    """Every runnable app, repeated in alternating order, under wrk; the
+    settings of the test and, per app, its points and their summary."""
+    out: dict[str, Any] = {
+        "tool": "wrk -t1, POST application/json, benchmarks/post.lua",
+        "concurrency": list(plan.web_concurrency),
+        "seconds": plan.web_seconds,
+        "warmup_seconds": plan.web_warmup_seconds,
+        "repeats": plan.web_repeats,
+        "loop": loop,
+        "producer_settings": {"acks": "1", "linger.ms": 5},
+        "apps": {},
+    }
+    if shutil.which("wrk") is None:
+        out["skipped"] = "wrk is not installed (apt-get install wrk)"
+        return out
+    apps = _app_infos(available, only, use_build, log)
     runnable = [n for n, a in apps.items() if a["ok"]]
     for rep in range(plan.web_repeats):
         for i, name in enumerate(_plan.alternate(runnable, rep)):
-            info = apps[name]
-            if not info["ok"]:
-                continue
-            target = info["target"]
-            topic = f"bench.web.{name.replace('_', '-')}.{rep}." \
-                    f"{os.urandom(3).hex()}"
-            if topics is not None:
-                try:
-                    topics.create(topic)
-                except Exception as exc:
-                    info.update(ok=False, error=f"create topic: {exc}")
-                    continue
-            env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-                   "KAFKA_TOPIC": topic, **PRODUCER_ENV}
-            app = _App(target, env, loop, use_build)
-            try:
-                app.wait_ready()
-                endpoints = [e for e in ENDPOINTS
-                             if e not in UNSUPPORTED.get(name, {})]
-                # Concurrency outside, endpoints inside (alternating): the
-                # endpoints compared at one concurrency run close in time.
-                for k, conc in enumerate(plan.web_concurrency):
-                    for ep in _plan.alternate(endpoints, rep + i + k):
-                        if plan.web_warmup_seconds > 0:
-                            wrk(app.port, ep, conc, plan.web_warmup_seconds)
-                        point = wrk(app.port, ep, conc, plan.web_seconds)
-                        point.update(endpoint=ep, concurrency=conc,
-                                     repeat=rep)
-                        info["points"].append(point)
-                        log(f"web rep {rep + 1} {name} /{ep} c={conc}: "
-                            f"{point['rps']:.1f} req/s, p99 "
-                            f"{point['p99_ms'] or 0:.1f} ms"
-                            + (f", {point['non2xx']} non-2xx"
-                               if point["non2xx"] else "")
-                            + (f", {point['socket_errors']} socket errors"
-                               if point["socket_errors"] else "")
-                            + (f", {point['tcp_retrans']} TCP retransmits"
-                               if point.get("tcp_retrans") else ""))
-                        if not app.alive():
-                            raise RuntimeError(
-                                f"uvicorn died: {app.tail()}")
-            except Exception as exc:
-                info.update(ok=False, error=f"{type(exc).__name__}: {exc}")
-                log(f"web: {name} failed: {info['error']}")
-            finally:
-                rc = app.stop()
-                info.setdefault("exit_codes", []).append(rc)
-                if topics is not None:
-                    topics.delete(topic)
-    for name, info in apps.items():
-        summ: dict[str, dict[str, Any]] = {}
-        for p in info["points"]:
-            slot = summ.setdefault(p["endpoint"], {}).setdefault(
-                str(p["concurrency"]), {})
-            for f in ("rps", "p50_ms", "p99_ms", "non2xx", "socket_errors",
-                      "tcp_retrans"):
-                if p.get(f) is not None:
-                    slot.setdefault(f, []).append(p[f])
-        info["summary"] = {
-            ep: {c: {f: summarize(v) for f, v in fields.items()}
-                 for c, fields in per_c.items()}
-            for ep, per_c in summ.items()
-        }
+            if apps[name]["ok"]:
+                _run_app(name, apps[name], plan, rep, rep + i, bootstrap,
+                         loop, log, topics, use_build)
+    for info in apps.values():
+        info["summary"] = _summarize_points(info["points"])
     out["apps"] = apps
     return out

@@ -31,7 +31,7 @@ import sys
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from benchmarks.stats import percentile
 
@@ -274,26 +274,59 @@ async def run_async(spec: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------
 
 
-def run_sync(spec: dict[str, Any]) -> dict[str, Any]:
-    import confluent_kafka
+def _deadline(seconds: float) -> float:
+    return perf() + seconds
 
-    from benchmarks.clients import rdkafka_conf
 
-    p = confluent_kafka.Producer(rdkafka_conf(spec))
-    topic, value = spec["topic"], b"x" * int(spec["value_size"])
+class _SyncOps(NamedTuple):
+    """The sync floor's scenario loops, closures over one producer."""
+
+    ff: Callable[[int, float, bool], int]
+    gather: Callable[[int, int, float], int]
+    window: Callable[[int, int, float], int]
+    latency: Callable[[int, float], list[int]]
+
+
+def _sync_latency_op(
+    produce: Any, poll: Any, cb: Any, topic: str, value: bytes,
+    state: dict[str, Any],
+) -> Callable[[int, float], list[int]]:
+    """One produce at a time, each served by poll() until its delivery
+    report: 20 untimed round trips first, then up to count timed ones."""
+
+    def latency(count: int, seconds: float) -> list[int]:
+        samples: list[int] = []
+        end = _deadline(seconds)
+        now = time.perf_counter_ns
+        for i in range(20 + count):
+            if perf() > end:
+                break
+            t0 = now()
+            target = state["dr"] + 1
+            produce(topic, value, on_delivery=cb)
+            while state["dr"] < target:
+                poll(1.0)
+            if i >= 20:
+                samples.append(now() - t0)
+        return samples
+
+    return latency
+
+
+def _sync_ops(p: Any, topic: str, value: bytes,
+              state: dict[str, Any]) -> _SyncOps:
+    """Each loop produces through the closure's own ``produce``/``poll``
+    and counts deliveries in ``state`` ("dr", "err"; ff also leaves its
+    enqueue seconds in "enq")."""
     produce, poll, flush = p.produce, p.poll, p.flush
-    state = {"dr": 0, "err": 0}
 
     def cb(err: Any, msg: Any) -> None:
         state["dr"] += 1
         if err is not None:
             state["err"] += 1
 
-    def deadline(seconds: float) -> float:
-        return perf() + seconds
-
     def ff(count: int, seconds: float, with_cb: bool) -> int:
-        end, i = deadline(seconds), 0
+        end, i = _deadline(seconds), 0
         state["enq"] = perf()
         while i < count and perf() < end:
             for _ in range(1000):
@@ -315,7 +348,7 @@ def run_sync(spec: dict[str, Any]) -> dict[str, Any]:
         # Serve delivery reports with poll() until all n arrived -- not
         # flush(), which makes librdkafka ignore linger.ms and would not
         # match what the asyncio clients can do.
-        end, done = deadline(seconds), 0
+        end, done = _deadline(seconds), 0
         while done < count and perf() < end:
             target = state["dr"] + n
             for _ in range(n):
@@ -326,7 +359,7 @@ def run_sync(spec: dict[str, Any]) -> dict[str, Any]:
         return done
 
     def window(k: int, count: int, seconds: float) -> int:
-        end, sent = deadline(seconds), 0
+        end, sent = _deadline(seconds), 0
         base = state["dr"]
         while sent < count and perf() < end:
             while sent - (state["dr"] - base) < k and sent < count:
@@ -336,44 +369,52 @@ def run_sync(spec: dict[str, Any]) -> dict[str, Any]:
         flush(60)
         return sent
 
-    gather(10, 10, WARMUP_TIMEOUT)
-    ms: list[dict[str, Any]] = []
+    latency = _sync_latency_op(produce, poll, cb, topic, value, state)
+    return _SyncOps(ff, gather, window, latency)
+
+
+def _sync_group(ops: _SyncOps, group: str, spec: dict[str, Any],
+                state: dict[str, Any]) -> Results:
+    """One scenario group's measurements, each after its warm-up."""
+    ms: Results = []
+    if group == "ff":
+        for name, with_cb in (("ff", False), ("ff_cb", True)):
+            ops.ff(10**9, spec["warmup_seconds"], with_cb)
+            with _Meter() as m:
+                n = ops.ff(spec["count"], spec["seconds"], with_cb)
+            ms.append(m.result(name, n, enqueue_rate=n / state["enq"]))
+    elif group == "gather":
+        for n in spec["gather_ns"]:
+            ops.gather(n, 10**9, spec["warmup_seconds"])
+            with _Meter() as m:
+                done = ops.gather(n, spec["count"], spec["seconds"])
+            ms.append(m.result(f"gather_{n}", done))
+    elif group == "tasks":
+        for k in spec["task_ks"]:
+            ops.window(k, 10**9, spec["warmup_seconds"])
+            with _Meter() as m:
+                done = ops.window(k, spec["count"], spec["seconds"])
+            ms.append(m.result(f"tasks_{k}", done))
+    elif group == "latency":
+        samples = ops.latency(spec["latency_count"], spec["latency_seconds"])
+        ms.append(_latency_result("latency", samples))
+    # "lag" has no meaning without an event loop.
+    return ms
+
+
+def run_sync(spec: dict[str, Any]) -> dict[str, Any]:
+    import confluent_kafka
+
+    from benchmarks.clients import rdkafka_conf
+
+    p = confluent_kafka.Producer(rdkafka_conf(spec))
+    state = {"dr": 0, "err": 0}
+    ops = _sync_ops(p, spec["topic"], b"x" * int(spec["value_size"]), state)
+    ops.gather(10, 10, WARMUP_TIMEOUT)
+    ms: Results = []
     for group in spec["groups"]:
-        if group == "ff":
-            for name, with_cb in (("ff", False), ("ff_cb", True)):
-                ff(10**9, spec["warmup_seconds"], with_cb)
-                with _Meter() as m:
-                    n = ff(spec["count"], spec["seconds"], with_cb)
-                ms.append(m.result(name, n, enqueue_rate=n / state["enq"]))
-        elif group == "gather":
-            for n in spec["gather_ns"]:
-                gather(n, 10**9, spec["warmup_seconds"])
-                with _Meter() as m:
-                    done = gather(n, spec["count"], spec["seconds"])
-                ms.append(m.result(f"gather_{n}", done))
-        elif group == "tasks":
-            for k in spec["task_ks"]:
-                window(k, 10**9, spec["warmup_seconds"])
-                with _Meter() as m:
-                    done = window(k, spec["count"], spec["seconds"])
-                ms.append(m.result(f"tasks_{k}", done))
-        elif group == "latency":
-            samples: list[int] = []
-            end = deadline(spec["latency_seconds"])
-            now = time.perf_counter_ns
-            for i in range(20 + spec["latency_count"]):
-                if perf() > end:
-                    break
-                t0 = now()
-                target = state["dr"] + 1
-                produce(topic, value, on_delivery=cb)
-                while state["dr"] < target:
-                    poll(1.0)
-                if i >= 20:
-                    samples.append(now() - t0)
-            ms.append(_latency_result("latency", samples))
-        # "lag" has no meaning without an event loop.
-    flush(60)
+        ms += _sync_group(ops, group, spec, state)
+    p.flush(60)
     return {
         "measurements": ms,
         "versions": {

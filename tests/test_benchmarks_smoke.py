@@ -70,7 +70,7 @@ def test_structure(smoke_run: tuple[dict, str, Path]) -> None:
     result, md, out = smoke_run
     for key in ("schema", "started", "finished", "command", "machine",
                 "versions", "plan", "settings", "clients", "runs",
-                "summary", "targets", "web", "notes"):
+                "summary", "web", "notes"):
         assert key in result, key
     assert result["mode"] == "smoke"
     assert result["web"].get("skipped")  # no load test in smoke mode
@@ -78,11 +78,11 @@ def test_structure(smoke_run: tuple[dict, str, Path]) -> None:
     assert (out / "latest.md").exists()
     [setting] = result["settings"]
     assert {"id", "value_size", "acks", "linger_ms"} <= set(setting)
-    assert "## Producer" in md and "## Targets" in md
+    assert "## Producer" in md
+    # measurements and ratios only: what we aim for lives in issues
+    assert "targets" not in result and "## Targets" not in md
     # confluent-kafka's bundled librdkafka is called out
     assert any("bundles" in n for n in result["notes"])
-    for t in result["targets"]:
-        assert {"name", "target", "measured", "met", "detail"} <= set(t)
 
 
 def test_every_available_client_measured(

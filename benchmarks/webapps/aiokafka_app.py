@@ -9,13 +9,13 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI
 
 from benchmarks.webapps.common import (
     Counter,
-    Item,
+    Delivery,
+    build_app,
     future_counter,
-    now_ms,
     rdkafka_config,
     topic,
 )
@@ -40,32 +40,20 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     await p.stop()
 
 
-app = FastAPI(lifespan=lifespan)
+async def awaited(name: str) -> Delivery:
+    md = await state["p"].send_and_wait(TOPIC, name.encode())
+    return md.timestamp, md.partition, md.offset
 
 
-@app.post("/items1")
-async def items1(item: Item) -> dict[str, Any]:
-    try:
-        md = await state["p"].send_and_wait(TOPIC, item.name.encode())
-    except KafkaError as ex:
-        raise HTTPException(status_code=500, detail=str(ex))
-    return {"timestamp": md.timestamp, "partition": md.partition,
-            "offset": md.offset}
-
-
-@app.post("/items2")
-async def items2(item: Item) -> dict[str, Any]:
-    fut = await state["p"].send(TOPIC, item.name.encode())
+async def on_loop(name: str) -> None:
+    fut = await state["p"].send(TOPIC, name.encode())
     fut.add_done_callback(oob_done)
-    return {"timestamp": now_ms()}
 
 
-@app.post("/items4")
-async def items4(item: Item) -> dict[str, Any]:
-    await state["p"].send(TOPIC, item.name.encode())
-    return {"timestamp": now_ms()}
+async def fire_and_forget(name: str) -> None:
+    await state["p"].send(TOPIC, name.encode())
 
 
-@app.post("/items5")
-async def items5(item: Item) -> dict[str, Any]:
-    return {"timestamp": now_ms()}
+app = build_app(lifespan, awaited=awaited, on_loop=on_loop,
+                fire_and_forget=fire_and_forget,
+                errors=(KafkaError,))

@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI
 
 from aiokafka_c import AIOProducer, KafkaException
 from benchmarks.webapps.common import (
     Counter,
-    Item,
-    now_ms,
+    Delivery,
+    build_app,
+    kafka_exception_text,
     rdkafka_config,
     topic,
 )
@@ -32,38 +33,24 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     await p.close(10)
 
 
-app = FastAPI(lifespan=lifespan)
+async def awaited(name: str) -> Delivery:
+    msg = await state["p"].produce(TOPIC, name)
+    return msg.timestamp()[1], msg.partition(), msg.offset()
 
 
-@app.post("/items1")
-async def items1(item: Item) -> dict[str, Any]:
-    try:
-        msg = await state["p"].produce(TOPIC, item.name)
-    except KafkaException as ex:
-        raise HTTPException(status_code=500, detail=ex.args[0].str())
-    return {"timestamp": msg.timestamp()[1], "partition": msg.partition(),
-            "offset": msg.offset()}
+async def on_loop(name: str) -> None:
+    state["p"].produce_nowait(TOPIC, name, on_delivery=oob_loop)
 
 
-@app.post("/items2")
-async def items2(item: Item) -> dict[str, Any]:
-    state["p"].produce_nowait(TOPIC, item.name, on_delivery=oob_loop)
-    return {"timestamp": now_ms()}
-
-
-@app.post("/items3")
-async def items3(item: Item) -> dict[str, Any]:
-    state["p"].produce_nowait(TOPIC, item.name, on_delivery=oob_thread,
+async def on_thread(name: str) -> None:
+    state["p"].produce_nowait(TOPIC, name, on_delivery=oob_thread,
                               dispatch="poll_thread")
-    return {"timestamp": now_ms()}
 
 
-@app.post("/items4")
-async def items4(item: Item) -> dict[str, Any]:
-    state["p"].produce_nowait(TOPIC, item.name)
-    return {"timestamp": now_ms()}
+async def fire_and_forget(name: str) -> None:
+    state["p"].produce_nowait(TOPIC, name)
 
 
-@app.post("/items5")
-async def items5(item: Item) -> dict[str, Any]:
-    return {"timestamp": now_ms()}
+app = build_app(lifespan, awaited=awaited, on_loop=on_loop,
+                on_thread=on_thread, fire_and_forget=fire_and_forget,
+                errors=(KafkaException,), error_text=kafka_exception_text)

@@ -9,13 +9,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from confluent_kafka import KafkaException
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI
 
 from benchmarks.blog_producer import AIOProducer, Producer
 from benchmarks.webapps.common import (
     Counter,
-    Item,
-    now_ms,
+    Delivery,
+    build_app,
+    kafka_exception_text,
     rdkafka_config,
     topic,
 )
@@ -36,37 +37,23 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         p.close()
 
 
-app = FastAPI(lifespan=lifespan)
+async def awaited(name: str) -> Delivery:
+    msg = await state["aio"].produce(TOPIC, name)
+    return msg.timestamp()[1], msg.partition(), msg.offset()
 
 
-@app.post("/items1")
-async def items1(item: Item) -> dict[str, Any]:
-    try:
-        msg = await state["aio"].produce(TOPIC, item.name)
-    except KafkaException as ex:
-        raise HTTPException(status_code=500, detail=ex.args[0].str())
-    return {"timestamp": msg.timestamp()[1], "partition": msg.partition(),
-            "offset": msg.offset()}
+async def on_loop(name: str) -> None:
+    state["aio"].produce2(TOPIC, name, on_delivery=oob_loop)
 
 
-@app.post("/items2")
-async def items2(item: Item) -> dict[str, Any]:
-    state["aio"].produce2(TOPIC, item.name, on_delivery=oob_loop)
-    return {"timestamp": now_ms()}
+async def on_thread(name: str) -> None:
+    state["oob"].produce(TOPIC, name, on_delivery=oob_thread)
 
 
-@app.post("/items3")
-async def items3(item: Item) -> dict[str, Any]:
-    state["oob"].produce(TOPIC, item.name, on_delivery=oob_thread)
-    return {"timestamp": now_ms()}
+async def fire_and_forget(name: str) -> None:
+    state["oob"].produce(TOPIC, name)
 
 
-@app.post("/items4")
-async def items4(item: Item) -> dict[str, Any]:
-    state["oob"].produce(TOPIC, item.name)
-    return {"timestamp": now_ms()}
-
-
-@app.post("/items5")
-async def items5(item: Item) -> dict[str, Any]:
-    return {"timestamp": now_ms()}
+app = build_app(lifespan, awaited=awaited, on_loop=on_loop,
+                on_thread=on_thread, fire_and_forget=fire_and_forget,
+                errors=(KafkaException,), error_text=kafka_exception_text)

@@ -9,13 +9,14 @@ from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.aio import AIOProducer
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI
 
 from benchmarks.webapps.common import (
     Counter,
-    Item,
+    Delivery,
+    build_app,
     future_counter,
-    now_ms,
+    kafka_exception_text,
     rdkafka_config,
     topic,
 )
@@ -32,33 +33,21 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     await state["p"].close()
 
 
-app = FastAPI(lifespan=lifespan)
+async def awaited(name: str) -> Delivery:
+    fut = await state["p"].produce(TOPIC, name)
+    msg = await fut
+    return msg.timestamp()[1], msg.partition(), msg.offset()
 
 
-@app.post("/items1")
-async def items1(item: Item) -> dict[str, Any]:
-    try:
-        fut = await state["p"].produce(TOPIC, item.name)
-        msg = await fut
-    except KafkaException as ex:
-        raise HTTPException(status_code=500, detail=ex.args[0].str())
-    return {"timestamp": msg.timestamp()[1], "partition": msg.partition(),
-            "offset": msg.offset()}
-
-
-@app.post("/items2")
-async def items2(item: Item) -> dict[str, Any]:
-    fut = await state["p"].produce(TOPIC, item.name)
+async def on_loop(name: str) -> None:
+    fut = await state["p"].produce(TOPIC, name)
     fut.add_done_callback(oob_done)
-    return {"timestamp": now_ms()}
 
 
-@app.post("/items4")
-async def items4(item: Item) -> dict[str, Any]:
-    await state["p"].produce(TOPIC, item.name)
-    return {"timestamp": now_ms()}
+async def fire_and_forget(name: str) -> None:
+    await state["p"].produce(TOPIC, name)
 
 
-@app.post("/items5")
-async def items5(item: Item) -> dict[str, Any]:
-    return {"timestamp": now_ms()}
+app = build_app(lifespan, awaited=awaited, on_loop=on_loop,
+                fire_and_forget=fire_and_forget,
+                errors=(KafkaException,), error_text=kafka_exception_text)
