@@ -16,17 +16,18 @@ warm-up; medians of ``--repeats``.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
 import subprocess
 import sys
 import time
-import uuid
 from statistics import median
 from typing import Any
 
+from benchmarks import standalone
+
+MODULE = "benchmarks.produce_batch"
 SIZES = (1000, 10000)
 VALUE = b"x" * 100
 CLIENTS = ("aiokafka_c batch", "aiokafka_c gather", "confluent batch",
@@ -128,28 +129,7 @@ def child(spec: dict[str, Any]) -> None:
         res = run_confluent(*args)
     else:
         res = run_native(*args)
-    print("RESULT", json.dumps(res), flush=True)
-
-
-def make_topic(bootstrap: str) -> str:
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    topic = f"bench-batch-{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
-    return topic
-
-
-def run_child(spec: dict[str, Any]) -> dict[str, Any]:
-    r = subprocess.run(
-        [sys.executable, "-m", "benchmarks.produce_batch", "--child",
-         json.dumps(spec)],
-        capture_output=True, text=True, timeout=300, check=False)
-    line = [x for x in r.stdout.splitlines() if x.startswith("RESULT ")]
-    if r.returncode != 0 or not line:
-        raise RuntimeError(f"{spec['client']}: {r.stdout[-1500:]}"
-                           f"{r.stderr[-1500:]}")
-    return dict(json.loads(line[-1].split(" ", 1)[1]))
+    standalone.print_result(res)
 
 
 def report(runs: dict[tuple[str, int], list[dict[str, Any]]],
@@ -181,37 +161,23 @@ def report(runs: dict[tuple[str, int], list[dict[str, Any]]],
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.produce_batch")
-    ap.add_argument("--bootstrap",
-                    default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
-    ap.add_argument("--seconds", type=float, default=3)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--out")
-    ap.add_argument("--child", help=argparse.SUPPRESS)
-    a = ap.parse_args()
-    if a.child:
-        child(json.loads(a.child))
+    a = standalone.parse_args(MODULE, 3, child)
+    if a is None:
         return 0
-    if not a.bootstrap:
-        ap.error("--bootstrap (or KAFKA_BOOTSTRAP_SERVERS) is required")
-    topic = make_topic(a.bootstrap)
+    topic = standalone.make_topic(a.bootstrap, "bench-batch")
     runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for rep in range(a.repeats):
         for size in SIZES:
             order = CLIENTS if (rep + size // 1000) % 2 == 0 else CLIENTS[::-1]
             for client in order:
-                res = run_child({"client": client, "bootstrap": a.bootstrap,
-                                 "topic": topic, "size": size,
-                                 "seconds": a.seconds})
+                res = standalone.run_child(MODULE, {
+                    "client": client, "bootstrap": a.bootstrap,
+                    "topic": topic, "size": size, "seconds": a.seconds})
                 runs.setdefault((client, size), []).append(res)
                 print(f"rep {rep + 1} batch {size} {client}: "
                       f"{res['msg_s']:.0f} msg/s, "
                       f"{res['cpu_us_msg']:.2f} µs/msg", file=sys.stderr)
-    text = report(runs, a)
-    print(text)
-    if a.out:
-        with open(a.out, "w") as f:
-            f.write(text)
+    standalone.write_report(report(runs, a), a.out)
     return 0
 
 

@@ -18,19 +18,18 @@ idempotence (what transactions require) and linger.ms=5.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import os
-import subprocess
 import sys
 import time
 import uuid
 from statistics import median
 from typing import Any
 
+from benchmarks import standalone
 from benchmarks.stats import percentile
 
+MODULE = "benchmarks.transactions"
 SIZES = (1, 100, 1000)
 VALUE = b"x" * 100
 
@@ -115,33 +114,14 @@ def child(spec: dict[str, Any]) -> None:
         res = asyncio.run(run_aiokafka_c(*args))
     else:
         res = run_confluent(*args)
-    print("RESULT", json.dumps(res), flush=True)
-
-
-def make_topic(bootstrap: str) -> str:
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    topic = f"bench-txn-{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
-    return topic
+    standalone.print_result(res)
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.transactions")
-    ap.add_argument("--bootstrap",
-                    default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
-    ap.add_argument("--seconds", type=float, default=4)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--out")
-    ap.add_argument("--child", help=argparse.SUPPRESS)
-    a = ap.parse_args()
-    if a.child:
-        child(json.loads(a.child))
+    a = standalone.parse_args(MODULE, 4, child)
+    if a is None:
         return 0
-    if not a.bootstrap:
-        ap.error("--bootstrap (or KAFKA_BOOTSTRAP_SERVERS) is required")
-    topic = make_topic(a.bootstrap)
+    topic = standalone.make_topic(a.bootstrap, "bench-txn")
     clients = ["aiokafka_c", "confluent_sync"]
     runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for rep in range(a.repeats):
@@ -150,16 +130,7 @@ def main() -> int:
             for client in order:
                 spec = {"client": client, "bootstrap": a.bootstrap,
                         "topic": topic, "size": size, "seconds": a.seconds}
-                r = subprocess.run(
-                    [sys.executable, "-m", "benchmarks.transactions",
-                     "--child", json.dumps(spec)],
-                    capture_output=True, text=True, timeout=300, check=False)
-                line = [x for x in r.stdout.splitlines()
-                        if x.startswith("RESULT ")]
-                if r.returncode != 0 or not line:
-                    print(r.stdout[-2000:], r.stderr[-2000:], file=sys.stderr)
-                    return 1
-                res = json.loads(line[-1].split(" ", 1)[1])
+                res = standalone.run_child(MODULE, spec)
                 runs.setdefault((client, size), []).append(res)
                 print(f"rep {rep + 1} size {size} {client}: "
                       f"{res['msg_s']:.0f} msg/s", file=sys.stderr)
@@ -192,10 +163,7 @@ def main() -> int:
                 f"{median(x['loop_cpu_us_msg'] for x in rs):.1f} | – | ")
             lines[-1] += f"{msg / base:.2f}× |"
     text = "\n".join(lines) + "\n"
-    print(text)
-    if a.out:
-        with open(a.out, "w") as f:
-            f.write(text)
+    standalone.write_report(text, a.out)
     return 0
 
 

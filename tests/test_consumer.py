@@ -9,10 +9,11 @@ close, exit, memory and crashes in test_consumer_lifecycle.py."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -53,6 +54,20 @@ def tpo(tps: list[TopicPartition]) -> list[tuple[str, int, int]]:
 def from_beginning(topic: str, partitions: int = 1) -> list[TopicPartition]:
     return [TopicPartition(topic, p, OFFSET_BEGINNING)
             for p in range(partitions)]
+
+
+@contextlib.asynccontextmanager
+async def assigned_with_producer(
+    bootstrap: str, topic: str
+) -> AsyncIterator[tuple[AIOConsumer, AIOProducer]]:
+    """A manual-commit consumer on partition 0 of topic from the
+    beginning, and a producer that sends at once."""
+    conf = consumer_conf(bootstrap, enable_auto_commit=False)
+    async with AIOConsumer(conf) as c, AIOProducer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 0}
+    ) as p:
+        await c.assign(from_beginning(topic))
+        yield c, p
 
 
 # ---- what a consumer delivers ----------------------------------------------
@@ -555,11 +570,7 @@ async def test_cancelled_polls_lose_nothing(
     loop = asyncio.get_running_loop()
     problems: list[dict[str, Any]] = []
     loop.set_exception_handler(lambda _loop, ctx: problems.append(ctx))
-    conf = consumer_conf(kafka_bootstrap, enable_auto_commit=False)
-    async with AIOConsumer(conf) as c, AIOProducer(
-        {"bootstrap.servers": kafka_bootstrap, "linger.ms": 0}
-    ) as p:
-        await c.assign(from_beginning(topic))
+    async with assigned_with_producer(kafka_bootstrap, topic) as (c, p):
 
         async def trickle() -> None:
             for i in range(n):
@@ -600,11 +611,7 @@ async def test_task_cancelled_as_its_call_is_woken_loses_nothing(
     first and the cancel right after it, before the task's own step."""
     topic = new_topic(1)
     loop = asyncio.get_running_loop()
-    conf = consumer_conf(kafka_bootstrap, enable_auto_commit=False)
-    async with AIOConsumer(conf) as c, AIOProducer(
-        {"bootstrap.servers": kafka_bootstrap, "linger.ms": 0}
-    ) as p:
-        await c.assign(from_beginning(topic))
+    async with assigned_with_producer(kafka_bootstrap, topic) as (c, p):
 
         async def one() -> Any:
             if call == "poll":
@@ -645,11 +652,7 @@ async def test_a_cancelled_woken_call_passes_its_wake_up_on(
     else (an auto-commit, more messages) has to come to wake it."""
     topic = new_topic(1)
     loop = asyncio.get_running_loop()
-    conf = consumer_conf(kafka_bootstrap, enable_auto_commit=False)
-    async with AIOConsumer(conf) as c, AIOProducer(
-        {"bootstrap.servers": kafka_bootstrap, "linger.ms": 0}
-    ) as p:
-        await c.assign(from_beginning(topic))
+    async with assigned_with_producer(kafka_bootstrap, topic) as (c, p):
         raced = 0
         for i in range(6):
             first = asyncio.ensure_future(c.poll(SLOW))
@@ -680,11 +683,7 @@ async def test_waiting_calls_take_in_call_order(
     kafka_bootstrap: str, new_topic: TopicFactory
 ) -> None:
     topic = new_topic(1)
-    conf = consumer_conf(kafka_bootstrap, enable_auto_commit=False)
-    async with AIOConsumer(conf) as c, AIOProducer(
-        {"bootstrap.servers": kafka_bootstrap, "linger.ms": 0}
-    ) as p:
-        await c.assign(from_beginning(topic))
+    async with assigned_with_producer(kafka_bootstrap, topic) as (c, p):
         calls = []
         for _ in range(4):
             calls.append(asyncio.ensure_future(c.poll(SLOW)))
@@ -706,11 +705,7 @@ async def test_a_call_not_yet_awaited_holds_nothing(
     kafka_bootstrap: str, new_topic: TopicFactory
 ) -> None:
     topic = new_topic(1)
-    conf = consumer_conf(kafka_bootstrap, enable_auto_commit=False)
-    async with AIOConsumer(conf) as c, AIOProducer(
-        {"bootstrap.servers": kafka_bootstrap, "linger.ms": 0}
-    ) as p:
-        await c.assign(from_beginning(topic))
+    async with assigned_with_producer(kafka_bootstrap, topic) as (c, p):
         kept = c.poll(SLOW)  # made, awaited only later
         waiting = asyncio.ensure_future(c.poll(SLOW))
         await asyncio.sleep(0.2)
