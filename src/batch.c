@@ -223,6 +223,10 @@ akc_producer_produce_batch(ProducerObject *self, PyObject *const *args,
         (self->transactional && akc_txn_check_produce(self, method) < 0)) {
         return NULL;
     }
+    /* A bad topic raises, like any bad input, before anything is sent. */
+    if (PyUnicode_Check(a[0]) && akc_producer_check_topic(self, a[0]) < 0) {
+        return NULL;
+    }
     if (PyUnicode_Check(a[1]) || PyBytes_Check(a[1]) ||
         PyByteArray_Check(a[1])) {
         PyErr_Format(PyExc_TypeError,

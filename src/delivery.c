@@ -55,11 +55,8 @@ akc_producer_deliver(DispatcherObject *d, PyObject *item)
     }
     ProducedMessage *pm = (ProducedMessage *)item;
     MessageObject *m = &pm->base;
-    if (pm->batch != NULL) {
-        /* Failed on the way (overflow timeout, purge, close). */
-        akc_batch_message_done(d, pm);
-        return;
-    }
+    /* A message of a batch never comes here: its batch does. */
+    assert(pm->batch == NULL);
     /* Take ownership of the fields first: callbacks may touch m. */
     PyObject *fut = pm->future, *cb = pm->on_delivery, *ctx = pm->context;
     pm->future = pm->on_delivery = pm->context = NULL;

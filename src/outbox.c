@@ -6,6 +6,7 @@
  * reports free some.  Everything here runs with the GIL held: on the loop
  * thread (produce) or on the poll thread (draining after a batch). */
 #include "outbox.h"
+#include "batch.h"
 #include "errors.h"
 #include "payload.h"
 
@@ -77,10 +78,24 @@ void
 akc_message_fail(DispatcherObject *d, ProducedMessage *m,
                  rd_kafka_resp_err_t code, const char *reason)
 {
-    if (akc_message_set_failed(d->st, &m->base, code, reason) < 0 ||
-        akc_dispatcher_push(d, (PyObject *)m) < 0) {
+    if (akc_message_set_failed(d->st, &m->base, code, reason) < 0) {
         PyErr_WriteUnraisable((PyObject *)m);
     }
+    if (m->batch != NULL) {
+        /* Counted here, not on the loop: a batch must never wait for an
+         * item that a dead loop or a cleared dispatcher would drop. */
+        akc_batch_message_done(d, m);
+    }
+    else if (akc_dispatcher_push(d, (PyObject *)m) < 0) {
+        PyErr_WriteUnraisable((PyObject *)m);
+    }
+    Py_DECREF(m);
+}
+
+void
+akc_message_drop(ProducedMessage *m)
+{
+    Py_CLEAR(m->batch);
     Py_DECREF(m);
 }
 
@@ -151,6 +166,12 @@ producer_topic(ProducerObject *self, PyObject *name)
     int rc = PyDict_SetItem(self->topics, name, cap);
     Py_DECREF(cap);
     return rc < 0 ? NULL : rkt;
+}
+
+int
+akc_producer_check_topic(ProducerObject *self, PyObject *name)
+{
+    return producer_topic(self, name) != NULL ? 0 : -1;
 }
 
 /* Enqueues m in librdkafka; on success the in-flight list owns a

@@ -15,6 +15,14 @@ int akc_producer_enqueue(ProducerObject *self, ProducedMessage *m);
  * that waited longer than message.timeout.ms. */
 void akc_producer_drain_overflow(ProducerObject *self);
 
+/* Makes (or finds) the topic handle of name, a str: 0, or -1 with the
+ * error a produce() to it would raise (a NUL in the name, say). */
+int akc_producer_check_topic(ProducerObject *self, PyObject *name);
+
+/* Drops m without a report (interpreter exit, forked child), taking the
+ * caller's reference; a batch it is part of lets go of it. */
+void akc_message_drop(ProducedMessage *m);
+
 /* Messages not yet reported: in flight or waiting for room. */
 Py_ssize_t akc_producer_pending(ProducerObject *self);
 

@@ -151,12 +151,12 @@ producer_release(PyObject *client, const char *why, int quiet)
                                 left);
         }
         while (self->ovf_len > 0) {
-            Py_DECREF(akc_overflow_pop(self));
+            akc_message_drop(akc_overflow_pop(self));
         }
         while (self->inflight != NULL) {
             ProducedMessage *m = self->inflight;
             akc_inflight_unlink(self, m);
-            Py_DECREF(m);
+            akc_message_drop(m);
         }
         PyDict_Clear(self->flush_waiters);
         akc_txn_release(self, 1);
@@ -183,7 +183,7 @@ producer_fail_orphans(DispatcherObject *d, void *orphans, int quiet)
         ProducedMessage *next = m->next;
         m->prev = m->next = NULL;
         if (quiet) {
-            Py_DECREF(m);
+            akc_message_drop(m);
         }
         else {
             akc_message_fail(d, m, RD_KAFKA_RESP_ERR__DESTROY,

@@ -116,6 +116,46 @@ async def test_bad_input_raises_before_anything_is_sent(
 
 
 @pytest.mark.asyncio
+async def test_a_bad_topic_raises_like_produce(conf: dict[str, Any]) -> None:
+    async with AIOProducer(conf) as p:
+        with pytest.raises(ValueError, match="NUL") as batch_err:
+            p.produce_batch("bad\x00topic", [b"x"])
+        with pytest.raises(ValueError, match="NUL") as one_err:
+            p.produce("bad\x00topic", b"x")
+        assert str(batch_err.value) == str(one_err.value)
+        assert len(p) == 0
+
+
+def _batches_alive() -> int:
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if type(o).__name__ == "_Batch")
+
+
+def test_a_batch_failed_after_its_loop_ended_is_freed() -> None:
+    """Messages waiting for room fail when the producer closes after its
+    loop has ended: the batch must still let go of them (its messages are
+    not GC-tracked, so only its own bookkeeping breaks the cycle)."""
+    before = _batches_alive()
+
+    async def main() -> tuple[AIOProducer, Any]:
+        p = AIOProducer({"test.mock.num.brokers": 1,
+                         "message.timeout.ms": 60000,
+                         "queue.buffering.max.messages": 10})
+        await p.produce("t", b"warm")
+        p._mock_set_broker_up(1, False)
+        fut = p.produce_batch("t", [b"x" * 1000 for _ in range(50)])
+        await asyncio.sleep(0.2)
+        return p, fut
+
+    p, fut = asyncio.run(main())
+    assert _batches_alive() == before + 1
+    del fut
+    p.close(1)
+    del p
+    assert _batches_alive() == before
+
+
+@pytest.mark.asyncio
 async def test_empty_batch_and_argument_errors(conf: dict[str, Any]) -> None:
     async with AIOProducer(conf) as p:
         assert await p.produce_batch("t-empty", []) == []
