@@ -128,7 +128,7 @@ reraise_at(Py_ssize_t i)
         return;
     }
     PyObject *text = PyObject_Str(exc);
-    if (text != NULL && (PyObject *)Py_TYPE(exc) != NULL) {
+    if (text != NULL) {
         PyErr_Format((PyObject *)Py_TYPE(exc),
                      "produce_batch(): messages[%zd]: %U", i, text);
         PyObject *now = akc_err_take();

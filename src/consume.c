@@ -972,7 +972,8 @@ closed_exception(akc_state *st, int kind, const char *why)
 
 /* What call r gets now: a list, a message, None, or an exception
  * instance to raise (the end of `async for` included); or NULL with r
- * made to wait (R_WAIT), or NULL with an exception set. */
+ * made to wait (R_WAIT when arm, else R_ARM: it waits from its task's
+ * first step), or NULL with an exception set. */
 static PyObject *
 take_or_wait(ConsumerObject *self, ReadyObject *r, int ms, int arm)
 {
