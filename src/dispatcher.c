@@ -25,7 +25,7 @@ akc_dispatcher_new(akc_state *st, PyObject *logger,
     d->batch = NULL;
     d->batch_pos = 0;
     d->loop = d->call_soon_threadsafe = d->create_future = NULL;
-    d->loop_dict = NULL;
+    d->loop_dict = d->future_kwargs = NULL;
     d->direct_future = 0;
     d->call_soon = NULL;
     d->raised = NULL;
@@ -71,8 +71,14 @@ akc_dispatcher_bind(DispatcherObject *d, PyObject *loop)
     }
     PyObject *impl = PyObject_GetAttr((PyObject *)Py_TYPE(loop),
                                       st->str_create_future);
-    d->direct_future = impl == st->base_create_future;
+    PyObject *kwargs = impl == st->base_create_future ? PyDict_New() : NULL;
     Py_XDECREF(impl);
+    if (kwargs != NULL && PyDict_SetItemString(kwargs, "loop", loop) < 0) {
+        Py_CLEAR(kwargs);
+    }
+    /* Without the dict (no memory), futures come from create_future(). */
+    d->direct_future = kwargs != NULL;
+    Py_XSETREF(d->future_kwargs, kwargs);
     PyObject **dictptr = d->direct_future ? _PyObject_GetDictPtr(loop) : NULL;
     Py_XSETREF(d->loop_dict, dictptr && *dictptr && PyDict_CheckExact(*dictptr)
                                  ? Py_NewRef(*dictptr)
@@ -223,10 +229,10 @@ akc_dispatcher_new_future(DispatcherObject *d)
         return NULL;
     }
     if (d->direct_future) {
-        PyObject *args[2] = {NULL, d->loop};
-        return PyObject_Vectorcall(d->st->future_type, args + 1,
-                                   0 | PY_VECTORCALL_ARGUMENTS_OFFSET,
-                                   d->st->kw_loop);
+        /* asyncio.Future has no vectorcall: a keyword call would build
+         * this dict each time. */
+        return PyObject_Call(d->st->future_type, d->st->empty_tuple,
+                             d->future_kwargs);
     }
     return PyObject_CallNoArgs(d->create_future);
 }
@@ -625,6 +631,7 @@ dispatcher_traverse(DispatcherObject *d, visitproc visit, void *arg)
     Py_VISIT(d->call_soon_threadsafe);
     Py_VISIT(d->create_future);
     Py_VISIT(d->loop_dict);
+    Py_VISIT(d->future_kwargs);
     Py_VISIT(d->tasks);
     Py_VISIT(d->raised);
     return 0;
@@ -640,6 +647,7 @@ dispatcher_clear(DispatcherObject *d)
     Py_CLEAR(d->call_soon_threadsafe);
     Py_CLEAR(d->create_future);
     Py_CLEAR(d->loop_dict);
+    Py_CLEAR(d->future_kwargs);
     Py_CLEAR(d->tasks);
     Py_CLEAR(d->raised);
     return 0;

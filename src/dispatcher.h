@@ -59,6 +59,9 @@ typedef struct DispatcherObject {
     /* With direct_future: the loop's instance __dict__, whose _thread_id
      * says on which thread run_forever() runs it, if any. */
     PyObject *loop_dict;
+    /* With direct_future: {"loop": loop}, passed to every Future(): one
+     * dict for the binding instead of one built per call. */
+    PyObject *future_kwargs;
 } DispatcherObject;
 
 /* Generic items: tuples (kind, ...). */

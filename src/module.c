@@ -249,7 +249,6 @@ module_import_helpers(akc_state *st)
                                  : NULL;
     Py_XDECREF(bel);
     st->invalid_state = module_import_attr("asyncio", "InvalidStateError");
-    st->kw_loop = Py_BuildValue("(s)", "loop");
     st->future_set_result = st->future_type
                                 ? PyObject_GetAttrString(st->future_type,
                                                          "set_result")
@@ -265,7 +264,7 @@ module_import_helpers(akc_state *st)
     Py_XDECREF(get_logger);
     return st->empty_tuple && st->get_running_loop && st->iscoroutine &&
                    st->future_type && st->base_create_future &&
-                   st->invalid_state && st->kw_loop &&
+                   st->invalid_state &&
                    st->future_set_result && st->future_set_exception &&
                    st->default_logger
                ? 0
@@ -376,7 +375,6 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->future_type);
     Py_VISIT(st->base_create_future);
     Py_VISIT(st->invalid_state);
-    Py_VISIT(st->kw_loop);
     Py_VISIT(st->future_set_result);
     Py_VISIT(st->future_set_exception);
     Py_VISIT(st->iscoroutine);
@@ -411,7 +409,6 @@ module_clear(PyObject *module)
     Py_CLEAR(st->future_type);
     Py_CLEAR(st->base_create_future);
     Py_CLEAR(st->invalid_state);
-    Py_CLEAR(st->kw_loop);
     Py_CLEAR(st->future_set_result);
     Py_CLEAR(st->future_set_exception);
     Py_CLEAR(st->iscoroutine);

@@ -47,7 +47,6 @@ typedef struct {
     PyObject *future_type;      /* asyncio.Future (the C one, usually) */
     PyObject *base_create_future; /* BaseEventLoop.create_future */
     PyObject *invalid_state;    /* asyncio.InvalidStateError */
-    PyObject *kw_loop;          /* ("loop",) */
     PyObject *future_set_result;    /* asyncio.Future.set_result */
     PyObject *future_set_exception; /* asyncio.Future.set_exception */
     PyObject *iscoroutine;      /* asyncio.iscoroutine */
