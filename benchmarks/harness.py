@@ -338,6 +338,12 @@ def _run_and_collect(cmd: list[str], env: dict[str, str], cwd: Path,
     else:
         record.update(result)
         record["ok"] = bool(result.get("ok")) and rc == 0
+        if record["ok"] and result.get("delivery_errors"):
+            # the sync floor and the C ceiling count failed deliveries
+            # instead of raising: a run that lost messages is no result
+            record["ok"] = False
+            record["error"] = (f"{result['delivery_errors']} messages "
+                               "failed delivery")
         if not record["ok"]:
             record["stderr_tail"] = stderr[-3000:]
 
