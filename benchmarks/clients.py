@@ -7,6 +7,9 @@ Every adapter offers the same small surface so the scenarios in
 * ``one`` -- a zero-argument callable returning an awaitable that resolves
   when one message is delivered (the ``await producer.produce(...)`` shape);
 * ``await gather(n)`` -- enqueue ``n`` messages, then await all of them;
+* ``await window_fill(k, done)`` -- enqueue ``k`` messages, each future
+  given ``done`` as its done-callback (the sliding window's refill: the
+  window itself is ``benchmarks.worker._window``);
 * ``await ff(n)`` -- enqueue ``n`` messages fire-and-forget;
 * ``await flush()`` -- wait until everything enqueued is delivered.
 
@@ -20,6 +23,8 @@ import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+DoneCallback = Callable[["asyncio.Future[Any]"], None]
 
 # Room for fire-and-forget bursts: every librdkafka-based client gets the
 # same local queue bound, so nobody is measured against a smaller queue.
@@ -59,6 +64,10 @@ class Adapter:
     async def gather(self, n: int) -> None:  # pragma: no cover
         raise NotImplementedError
 
+    async def window_fill(self, k: int,
+                          done: DoneCallback) -> None:  # pragma: no cover
+        raise NotImplementedError
+
     async def ff(self, n: int) -> None:  # pragma: no cover
         raise NotImplementedError
 
@@ -89,6 +98,11 @@ class AiokafkaC(Adapter):
     async def gather(self, n: int) -> None:
         produce, topic, value = self.p.produce, self.topic, self.value
         await asyncio.gather(*[produce(topic, value) for _ in range(n)])
+
+    async def window_fill(self, k: int, done: DoneCallback) -> None:
+        produce, topic, value = self.p.produce, self.topic, self.value
+        for _ in range(k):
+            produce(topic, value).add_done_callback(done)
 
     async def ff(self, n: int) -> None:
         produce_nowait, topic, value = (
@@ -148,6 +162,11 @@ class Blog(Adapter):
         produce, topic, value = self.p.produce, self.topic, self.value
         await asyncio.gather(*[produce(topic, value) for _ in range(n)])
 
+    async def window_fill(self, k: int, done: DoneCallback) -> None:
+        produce, topic, value = self.p.produce, self.topic, self.value
+        for _ in range(k):
+            produce(topic, value).add_done_callback(done)
+
     async def ff(self, n: int) -> None:
         # The post's out-of-band Producer.produce without a callback.
         produce = self.p._producer.produce
@@ -202,6 +221,11 @@ class ConfluentAIO(Adapter):
         futs = [await produce(topic, value) for _ in range(n)]
         await asyncio.gather(*futs)
 
+    async def window_fill(self, k: int, done: DoneCallback) -> None:
+        produce, topic, value = self.p.produce, self.topic, self.value
+        for _ in range(k):
+            (await produce(topic, value)).add_done_callback(done)
+
     async def ff(self, n: int) -> None:
         produce, topic, value = self.p.produce, self.topic, self.value
         for _ in range(n):
@@ -248,6 +272,11 @@ class Aiokafka(Adapter):
         send, topic, value = self.p.send, self.topic, self.value
         futs = [await send(topic, value) for _ in range(n)]
         await asyncio.gather(*futs)
+
+    async def window_fill(self, k: int, done: DoneCallback) -> None:
+        send, topic, value = self.p.send, self.topic, self.value
+        for _ in range(k):
+            (await send(topic, value)).add_done_callback(done)
 
     async def ff(self, n: int) -> None:
         send, topic, value = self.p.send, self.topic, self.value
@@ -298,6 +327,11 @@ class AsyncioFloor(Adapter):
     async def gather(self, n: int) -> None:
         one = self._one
         await asyncio.gather(*[one() for _ in range(n)])
+
+    async def window_fill(self, k: int, done: DoneCallback) -> None:
+        one = self._one
+        for _ in range(k):
+            one().add_done_callback(done)
 
     async def ff(self, n: int) -> None:
         pass

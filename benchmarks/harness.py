@@ -298,6 +298,7 @@ def _timeout_for(plan: _plan.Plan, groups: list[str]) -> float:
         "ff": plan.seconds + plan.warmup_seconds,
         "gather": len(plan.gather_ns) * (plan.seconds + plan.warmup_seconds),
         "tasks": len(plan.task_ks) * (plan.seconds + plan.warmup_seconds),
+        "window": len(plan.window_ns) * (plan.seconds + plan.warmup_seconds),
         "latency": plan.latency_seconds,
         "lag": plan.lag_seconds + plan.warmup_seconds,
     }
@@ -338,6 +339,12 @@ def _run_and_collect(cmd: list[str], env: dict[str, str], cwd: Path,
     else:
         record.update(result)
         record["ok"] = bool(result.get("ok")) and rc == 0
+        if record["ok"] and result.get("delivery_errors"):
+            # the sync floor and the C ceiling count failed deliveries
+            # instead of raising: a run that lost messages is no result
+            record["ok"] = False
+            record["error"] = (f"{result['delivery_errors']} messages "
+                               "failed delivery")
         if not record["ok"]:
             record["stderr_tail"] = stderr[-3000:]
 
@@ -357,6 +364,7 @@ def _native_cmd(groups: list[str], setting: _plan.Setting, plan: _plan.Plan,
         "--latency-seconds", str(plan.latency_seconds),
         "--gather", ",".join(map(str, plan.gather_ns)),
         "--tasks", ",".join(map(str, plan.task_ks)),
+        "--window", ",".join(map(str, plan.window_ns)),
     ]
 
 
@@ -765,7 +773,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="comma list, default all: " + ",".join(_plan.CLIENTS))
     ap.add_argument("--scenarios", default=None,
                     help="comma list of "
-                    "ff,gather,tasks,latency,lag,consume,web")
+                    "ff,gather,tasks,window,latency,lag,consume,web")
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio",
                     help="event loop for the producer and consumer "

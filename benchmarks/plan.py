@@ -7,8 +7,9 @@ Modes (``python -m benchmarks [--smoke|--quick|--full]``):
 * ``quick``   -- 100 B, acks=1: every scenario at linger.ms=5, and
   fire-and-forget, gather and latency at linger.ms=0; 3 repeats; short
   web test.
-* default     -- as quick plus tasks at linger.ms=0 and every scenario for
-  1 KiB values at linger.ms=5; longer measurements; 3 repeats.
+* default     -- as quick plus tasks and window at linger.ms=0 and every
+  scenario for 1 KiB values at linger.ms=5; longer measurements; 3
+  repeats.
 * ``full``    -- the whole matrix: {100 B, 1 KiB} x {acks=1, acks=all} x
   {linger.ms 0, 5} for every scenario; 3 repeats; long web test.
 
@@ -54,18 +55,18 @@ CLIENT_NOTES = {
     "confluent_aio": "confluent_kafka.aio.AIOProducer, default batch_size=1000"
     ", buffer_timeout=1 s; `await produce()` then await the future",
     "confluent_sync": "confluent_kafka.Producer.produce() + poll(0), no "
-    "event loop: the Python floor (gather/tasks/latency: produce then "
+    "event loop: the Python floor (gather/tasks/window/latency: produce then "
     "flush()/poll())",
     "aiokafka": "aiokafka.AIOKafkaProducer: send() / send_and_wait(), "
     "pure Python, default max_batch_size",
     "native": "benchmarks/native/bench_native.c over the system librdkafka: "
     "the ceiling",
     "asyncio_floor": "no Kafka: futures resolved in batches by one loop "
-    "callback -- what asyncio itself costs per awaited message (gather and "
-    "tasks only); the floor under every asyncio client",
+    "callback -- what asyncio itself costs per awaited message (gather, "
+    "tasks and window only); the floor under every asyncio client",
 }
 
-GROUPS = ["ff", "gather", "tasks", "latency", "lag"]
+GROUPS = ["ff", "gather", "tasks", "window", "latency", "lag"]
 
 # Consumer scenarios: (client, variant) in display order.  ``iter`` is one
 # message per call, ``batch`` a list per call; the label names the API.
@@ -130,9 +131,9 @@ CONSUMER_NOTES = {
 
 # Scenario groups a client can run (the sync floor and C have no loop).
 CLIENT_GROUPS = {
-    "confluent_sync": ["ff", "gather", "tasks", "latency"],
-    "native": ["ff", "gather", "tasks", "latency"],
-    "asyncio_floor": ["gather", "tasks"],
+    "confluent_sync": ["ff", "gather", "tasks", "window", "latency"],
+    "native": ["ff", "gather", "tasks", "window", "latency"],
+    "asyncio_floor": ["gather", "tasks", "window"],
 }
 
 
@@ -171,6 +172,7 @@ class Plan:
     lag_tasks: int = 1000
     gather_ns: tuple[int, ...] = (1, 10, 100, 1000)
     task_ks: tuple[int, ...] = (100, 1000)
+    window_ns: tuple[int, ...] = (10_000,)  # sliding window: N in flight
     one_process_per_client: bool = False  # smoke: all groups in one process
     web_concurrency: tuple[int, ...] = (1, 10, 100, 400)
     web_seconds: float = 0.0  # 0 = no web scenario
@@ -202,6 +204,7 @@ class Plan:
             "lag_tasks": self.lag_tasks,
             "gather_ns": list(self.gather_ns),
             "task_ks": list(self.task_ks),
+            "window_ns": list(self.window_ns),
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -216,7 +219,7 @@ B100_A1_L5 = Setting(100, "1", 5)
 B100_A1_L0 = Setting(100, "1", 0)
 KIB_A1_L5 = Setting(1024, "1", 5)
 
-THROUGHPUT = ["ff", "gather", "tasks", "lag"]
+THROUGHPUT = ["ff", "gather", "tasks", "window", "lag"]
 
 
 def make_plan(mode: str) -> Plan:
@@ -236,6 +239,7 @@ def make_plan(mode: str) -> Plan:
             # keep the smoke run to two gather sizes and one task count.
             gather_ns=(1, 1000),
             task_ks=(100,),
+            window_ns=(100,),
             one_process_per_client=True,
             consumer_messages=20_000,
             consumer_count=20_000,
@@ -266,7 +270,8 @@ def make_plan(mode: str) -> Plan:
             mode=mode,
             matrix=[
                 (B100_A1_L5, THROUGHPUT + ["latency"]),
-                (B100_A1_L0, ["ff", "gather", "tasks", "latency"]),
+                (B100_A1_L0, ["ff", "gather", "tasks", "window",
+                              "latency"]),
                 (KIB_A1_L5, THROUGHPUT),
             ],
             repeats=3,

@@ -52,6 +52,30 @@ PRODUCER_ROWS = [
 RATIO_ROWS = ["ff", "gather_1", "gather_100", "gather_1000", "tasks_100",
               "tasks_1000"]
 
+
+def _window_names(summ: dict[str, Any]) -> list[str]:
+    """The sliding-window measurements (``window_<N>``) in one setting's
+    summary, smallest N first: N is the plan's, so the rows are not
+    fixed."""
+    names = [n for n in summ if n.startswith("window_")]
+    return sorted(names, key=lambda n: int(n.split("_", 1)[1]))
+
+
+def _producer_rows(summ: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """PRODUCER_ROWS plus, for every window_<N> measured, its msg/s after
+    the tasks rows and its CPU rows at the end."""
+    rates, cpu = [], []
+    for name in _window_names(summ):
+        n = name.split("_", 1)[1]
+        rates.append((name, "rate", f"sliding window, {n} in flight, msg/s",
+                      "rate"))
+        cpu += [(name, "cpu_proc_us", f"CPU µs/msg, process, window {n}",
+                 "us"),
+                (name, "cpu_loop_us", f"CPU µs/msg, loop thread, window {n}",
+                 "us")]
+    at = [row[0] for row in PRODUCER_ROWS].index("latency")
+    return PRODUCER_ROWS[:at] + rates + PRODUCER_ROWS[at:] + cpu
+
 WEB_ENDPOINTS = {
     "items1": "awaited produce",
     "items2": "out-of-band, callback on loop",
@@ -198,7 +222,7 @@ def _producer_table(result: dict[str, Any], sid: str,
     """One setting's medians: a row per PRODUCER_ROWS entry measured."""
     summ = result["summary"][sid]
     rows = []
-    for name, field, label, kind in PRODUCER_ROWS:
+    for name, field, label, kind in _producer_rows(summ):
         if name not in summ:
             continue
         cells = [_fmt(med(result, sid, name, c, field), kind)
@@ -219,7 +243,7 @@ def _producer_ratios(result: dict[str, Any], sid: str,
     summ = result["summary"][sid]
     peers = [c for c in clients if c != "aiokafka_c"]
     rows = []
-    for name in RATIO_ROWS:
+    for name in RATIO_ROWS + _window_names(summ):
         if name not in summ:
             continue
         mine = med(result, sid, name, "aiokafka_c", "rate")
@@ -506,9 +530,10 @@ def _save(plt: Any, fig: Any, out_dir: Path, fname: str) -> str:
 def _chart_throughput(plt: Any, result: dict[str, Any], sid: str,
                       clients: list[str], out_dir: Path, name: str) -> str:
     """Producer msg/s per scenario, a bar per client, min–max error bars."""
+    summ = result["summary"].get(sid, {})
     names = [n for n in ("ff", "gather_1", "gather_10", "gather_100",
                          "gather_1000", "tasks_100", "tasks_1000")
-             if n in result["summary"].get(sid, {})]
+             if n in summ] + _window_names(summ)
     fig, ax = plt.subplots(figsize=(11, 5))
     width = 0.8 / max(1, len(clients))
     for i, c in enumerate(clients):
@@ -538,8 +563,9 @@ def _chart_throughput(plt: Any, result: dict[str, Any], sid: str,
 def _chart_cpu(plt: Any, result: dict[str, Any], sid: str,
                clients: list[str], out_dir: Path, name: str) -> str | None:
     """CPU µs per message, process and loop thread, a panel per scenario."""
+    summ = result["summary"].get(sid, {})
     cpu_names = [n for n in ("ff", "gather_1000", "tasks_1000")
-                 if n in result["summary"].get(sid, {})]
+                 if n in summ] + _window_names(summ)
     if not cpu_names:
         return None
     fig, axes = plt.subplots(1, len(cpu_names),

@@ -13,6 +13,8 @@ Scenario groups and the measurements they produce:
 * ``gather``  -- ``gather_<N>``: enqueue N, await all N, repeat;
 * ``tasks``   -- ``tasks_<K>``: K tasks each awaiting its own produce, the
   shape of K concurrent web requests;
+* ``window``  -- ``window_<N>``: one coroutine keeps N futures in flight,
+  each completion freeing a slot it refills (sustained throughput);
 * ``latency`` -- ``latency``: one awaited produce at a time, p50/p99/p99.9;
 * ``lag``     -- ``lag``: a 1 ms ticker's lateness while K=1000 tasks
   produce flat out.
@@ -137,6 +139,69 @@ async def _tasks(one: Callable[[], Awaitable[Any]], k: int, count: int,
     return state["done"]
 
 
+class _Window:
+    """A sliding window's bookkeeping.  ``done`` is every future's
+    done-callback: it frees the future's slot, counts a failure and wakes
+    the producing coroutine if it waits in ``room``.  O(1) per completion;
+    runs on the loop thread."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.errors = 0
+        self.first_error: BaseException | None = None
+        self._room: asyncio.Future[None] | None = None
+
+    def done(self, fut: asyncio.Future[Any]) -> None:
+        self.in_flight -= 1
+        if fut.cancelled() or fut.exception() is not None:
+            self.errors += 1
+            if self.first_error is None:
+                self.first_error = (asyncio.CancelledError()
+                                    if fut.cancelled() else fut.exception())
+        room = self._room
+        if room is not None:
+            # Woken once: the rest of a batch of completions runs before
+            # the producer does, so it refills them all in one go.
+            self._room = None
+            room.set_result(None)
+
+    async def room(self, limit: int) -> None:
+        """Return once fewer than ``limit`` futures are in flight."""
+        while self.in_flight >= limit:
+            self._room = asyncio.get_running_loop().create_future()
+            await self._room
+
+    def check(self, sent: int) -> None:
+        """Raise if any of the ``sent`` deliveries failed."""
+        if self.errors:
+            raise RuntimeError(
+                f"{self.errors} of {sent} deliveries failed, the first: "
+                f"{self.first_error!r}")
+
+
+async def _window(a: Any, n: int, count: int, seconds: float) -> int:
+    """Keep n messages in flight through ``a.window_fill``, refilling as
+    they complete, until count are sent or seconds pass; then wait for
+    the last.  Returns the number sent, raises if any failed."""
+    if seconds <= 0:
+        return 0
+    stop = _Stop(seconds)
+    w = _Window()
+    sent = 0
+    try:
+        while sent < count and not stop.stopped:
+            k = min(n - w.in_flight, count - sent)
+            w.in_flight += k
+            await a.window_fill(k, w.done)
+            sent += k
+            await w.room(n)
+        await w.room(1)
+    finally:
+        stop.cancel()
+    w.check(sent)
+    return sent
+
+
 async def _warmup(adapter: Any, spec: dict[str, Any]) -> None:
     """Connect, fetch metadata and push a first batch through, untimed."""
     await asyncio.wait_for(adapter.gather(10), WARMUP_TIMEOUT)
@@ -184,6 +249,16 @@ async def _scenario_tasks(a: Any, spec: dict[str, Any]) -> Results:
         with _Meter() as m:
             done = await _tasks(a.one, k, spec["count"], spec["seconds"])
         out.append(m.result(f"tasks_{k}", done))
+    return out
+
+
+async def _scenario_window(a: Any, spec: dict[str, Any]) -> Results:
+    out = []
+    for n in spec["window_ns"]:
+        await _window(a, n, n, spec["warmup_seconds"])
+        with _Meter() as m:
+            done = await _window(a, n, spec["count"], spec["seconds"])
+        out.append(m.result(f"window_{n}", done))
     return out
 
 
@@ -248,6 +323,7 @@ ASYNC_SCENARIOS = {
     "ff": _scenario_ff,
     "gather": _scenario_gather,
     "tasks": _scenario_tasks,
+    "window": _scenario_window,
     "latency": _scenario_latency,
     "lag": _scenario_lag,
 }
@@ -389,12 +465,14 @@ def _sync_group(ops: _SyncOps, group: str, spec: dict[str, Any],
             with _Meter() as m:
                 done = ops.gather(n, spec["count"], spec["seconds"])
             ms.append(m.result(f"gather_{n}", done))
-    elif group == "tasks":
-        for k in spec["task_ks"]:
-            ops.window(k, 10**9, spec["warmup_seconds"])
+    elif group in ("tasks", "window"):
+        # Without a loop, K tasks awaiting are a window of K in flight.
+        sizes = spec["task_ks"] if group == "tasks" else spec["window_ns"]
+        for n in sizes:
+            ops.window(n, 10**9, spec["warmup_seconds"])
             with _Meter() as m:
-                done = ops.window(k, spec["count"], spec["seconds"])
-            ms.append(m.result(f"tasks_{k}", done))
+                done = ops.window(n, spec["count"], spec["seconds"])
+            ms.append(m.result(f"{group}_{n}", done))
     elif group == "latency":
         samples = ops.latency(spec["latency_count"], spec["latency_seconds"])
         ms.append(_latency_result("latency", samples))

@@ -109,14 +109,16 @@ def test_every_available_client_measured(
     ]
     sid = result["settings"][0]["id"]
     summary = result["summary"][sid]
+    windows = {f"window_{n}" for n in result["plan"]["window_ns"]}
+    assert windows
     for client in available:
         [run] = [r for r in runs
                  if r["client"] == client and "consume" not in r["groups"]]
         names = {m["name"] for m in run["measurements"]}
         if client == "asyncio_floor":  # no Kafka: awaited shapes only
-            expected = {"gather_1", "gather_1000", "tasks_100"}
+            expected = {"gather_1", "gather_1000", "tasks_100"} | windows
         else:
-            expected = set(SMOKE_MEASUREMENTS)
+            expected = SMOKE_MEASUREMENTS | windows
             if client in ASYNC_CLIENTS:
                 expected.add("lag")
             assert summary["ff"][client]["rate"]["median"] > 0
@@ -129,6 +131,9 @@ def test_every_available_client_measured(
             if m["kind"] == "latency":
                 assert m["p50_ms"] > 0 and m["p99_ms"] >= m["p50_ms"]
         assert result["clients"][client]["label"] in md
+    for name in windows:
+        assert set(summary[name]) == set(available), (name, summary[name])
+        assert f"sliding window, {name.split('_')[1]} in flight" in md
 
 
 def _has_consumer(module: str, name: str) -> bool:

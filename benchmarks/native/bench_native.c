@@ -9,6 +9,7 @@
  *            messages, timed to the end of the final flush
  *   gather   produce N, then serve delivery reports until all N arrived
  *   tasks    keep K messages in flight (the C shape of K awaiting tasks)
+ *   window   the same loop for the sliding-window sizes N
  *   latency  one message at a time, produce -> delivery report
  *
  * Built by the harness:  gcc -O2 bench_native.c $(pkg-config --cflags
@@ -36,11 +37,13 @@ static struct {
     int n_gather;
     long task_ks[MAX_LIST];
     int n_tasks;
+    long window_ns[MAX_LIST];
+    int n_window;
 } opt = {
     .bootstrap = "127.0.0.1:9092",
     .topic = "bench",
     .acks = "1",
-    .groups = "ff,gather,tasks,latency",
+    .groups = "ff,gather,tasks,window,latency",
     .value_size = 100,
     .linger_ms = 5,
     .count = 200000,
@@ -185,6 +188,20 @@ static long run_window(long k, long count, double seconds) {
     return sent;
 }
 
+/* One measurement "<prefix>_<k>" of run_window per size, each after its
+ * warm-up. */
+static void emit_windows(const char *prefix, const long *ks, int n) {
+    meter_t m;
+    for (int i = 0; i < n; i++) {
+        char name[64];
+        run_window(ks[i], 1L << 40, opt.warmup_seconds);
+        meter_start(&m);
+        long done = run_window(ks[i], opt.count, opt.seconds);
+        snprintf(name, sizeof name, "%s_%ld", prefix, ks[i]);
+        meter_emit(&m, name, done, 0);
+    }
+}
+
 static int cmp_i64(const void *a, const void *b) {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
     return (x > y) - (x < y);
@@ -256,9 +273,11 @@ static int has_group(const char *g) {
 
 static void usage(void) {
     fputs("usage: bench_native --bootstrap H:P --topic T [--value-size B]\n"
-          "  [--acks 1|all] [--linger MS] [--groups ff,gather,tasks,latency]\n"
+          "  [--acks 1|all] [--linger MS]\n"
+          "  [--groups ff,gather,tasks,window,latency]\n"
           "  [--count N] [--seconds S] [--warmup S] [--gather 1,10,...]\n"
-          "  [--tasks 100,1000] [--latency-count N] [--latency-seconds S]\n",
+          "  [--tasks 100,1000] [--window 10000]\n"
+          "  [--latency-count N] [--latency-seconds S]\n",
           stderr);
     exit(64);
 }
@@ -266,6 +285,7 @@ static void usage(void) {
 int main(int argc, char **argv) {
     opt.n_gather = parse_list("1,10,100,1000", opt.gather_ns);
     opt.n_tasks = parse_list("100,1000", opt.task_ks);
+    opt.n_window = parse_list("10000", opt.window_ns);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (i + 1 >= argc)
@@ -284,6 +304,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--latency-seconds")) opt.latency_seconds = atof(v);
         else if (!strcmp(a, "--gather")) opt.n_gather = parse_list(v, opt.gather_ns);
         else if (!strcmp(a, "--tasks")) opt.n_tasks = parse_list(v, opt.task_ks);
+        else if (!strcmp(a, "--window")) opt.n_window = parse_list(v, opt.window_ns);
         else usage();
     }
 
@@ -335,17 +356,10 @@ int main(int argc, char **argv) {
             meter_emit(&m, name, done, 0);
         }
     }
-    if (has_group("tasks")) {
-        for (int i = 0; i < opt.n_tasks; i++) {
-            char name[64];
-            long k = opt.task_ks[i];
-            run_window(k, 1L << 40, opt.warmup_seconds);
-            meter_start(&m);
-            long done = run_window(k, opt.count, opt.seconds);
-            snprintf(name, sizeof name, "tasks_%ld", k);
-            meter_emit(&m, name, done, 0);
-        }
-    }
+    if (has_group("tasks"))
+        emit_windows("tasks", opt.task_ks, opt.n_tasks);
+    if (has_group("window"))
+        emit_windows("window", opt.window_ns, opt.n_window);
     if (has_group("latency"))
         run_latency();
     rd_kafka_flush(rk, 60000);
