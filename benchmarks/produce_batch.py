@@ -6,6 +6,12 @@ run against one broker.
 
     python -m benchmarks.produce_batch --bootstrap HOST:PORT [--seconds 3]
         [--repeats 3] [--out benchmarks/results/<name>.md]
+    python -m benchmarks.produce_batch --mock ...
+
+``--mock`` gives every process librdkafka's in-process mock cluster
+(``test.mock.num.brokers=1``) instead of a broker: no network, no broker
+process, so it measures the clients with the broker's cost taken out
+(confluent-kafka's mock is its bundled librdkafka's).
 
 Each client sends batches of 1000 and 10000 messages of 100 B back to
 back for ``--seconds`` (acks=1, linger.ms=5, one partition) and reports
@@ -34,8 +40,11 @@ CLIENTS = ("aiokafka_c batch", "aiokafka_c gather", "confluent batch",
            "C ceiling")
 
 
-def conf(bootstrap: str) -> dict[str, Any]:
-    return {"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "1"}
+def conf(bootstrap: str | None) -> dict[str, Any]:
+    """bootstrap None: the in-process mock cluster."""
+    where = ({"bootstrap.servers": bootstrap} if bootstrap else
+             {"test.mock.num.brokers": 1})
+    return {**where, "linger.ms": 5, "acks": "1"}
 
 
 def timed(step: Any, size: int, seconds: float) -> dict[str, Any]:
@@ -48,7 +57,7 @@ def timed(step: Any, size: int, seconds: float) -> dict[str, Any]:
     return {"msg_s": n * size / wall, "cpu_us_msg": cpu / (n * size) * 1e6}
 
 
-async def run_aiokafka_c(bootstrap: str, topic: str, size: int,
+async def run_aiokafka_c(bootstrap: str | None, topic: str, size: int,
                          seconds: float, gather: bool) -> dict[str, Any]:
     from aiokafka_c import AIOProducer
 
@@ -74,7 +83,7 @@ async def run_aiokafka_c(bootstrap: str, topic: str, size: int,
     return {"msg_s": n * size / wall, "cpu_us_msg": cpu / (n * size) * 1e6}
 
 
-def run_confluent(bootstrap: str, topic: str, size: int,
+def run_confluent(bootstrap: str | None, topic: str, size: int,
                   seconds: float) -> dict[str, Any]:
     from confluent_kafka import Producer
 
@@ -103,15 +112,18 @@ def run_confluent(bootstrap: str, topic: str, size: int,
     return timed(one, size, seconds)
 
 
-def run_native(bootstrap: str, topic: str, size: int,
+def run_native(bootstrap: str | None, topic: str, size: int,
                seconds: float) -> dict[str, Any]:
     from benchmarks.harness import NATIVE_BIN, build_native
 
     ok, detail = build_native()
     if not ok:
         raise RuntimeError(detail)
+    # With the mock cluster librdkafka replaces bootstrap.servers by its own.
+    where = (["--bootstrap", bootstrap] if bootstrap else
+             ["--bootstrap", "mock:0", "--conf", "test.mock.num.brokers=1"])
     out = subprocess.run(
-        [str(NATIVE_BIN), "--bootstrap", bootstrap, "--topic", topic,
+        [str(NATIVE_BIN), *where, "--topic", topic,
          "--groups", "gather", "--gather", str(size), "--linger", "5",
          "--acks", "1", "--seconds", str(seconds), "--warmup", "1"],
         capture_output=True, text=True, timeout=300, check=True).stdout
@@ -134,13 +146,17 @@ def child(spec: dict[str, Any]) -> None:
 
 def report(runs: dict[tuple[str, int], list[dict[str, Any]]],
            a: argparse.Namespace) -> str:
+    mock = " --mock" if a.mock else ""
+    where = ("librdkafka's in-process mock cluster in every process"
+             if a.mock else "real broker on loopback")
     lines = [
         "# Batches of awaited messages: produce_batch()",
         "",
-        f"Command: `python -m benchmarks.produce_batch --seconds {a.seconds}"
-        f" --repeats {a.repeats}`; {time.strftime('%Y-%m-%d %H:%M')}; "
+        f"Command: `python -m benchmarks.produce_batch{mock} --seconds "
+        f"{a.seconds} --repeats {a.repeats}`; "
+        f"{time.strftime('%Y-%m-%d %H:%M')}; "
         f"load average at end {os.getloadavg()[0]:.1f}. 100 B values, "
-        "acks=1, linger.ms=5, one partition, real broker on loopback; "
+        f"acks=1, linger.ms=5, one partition, {where}; "
         "medians of the repeats, each client and size in its own process.",
         "",
         "| batch | client | msg/s | calling-thread CPU µs/msg | "
@@ -161,10 +177,14 @@ def report(runs: dict[tuple[str, int], list[dict[str, Any]]],
 
 
 def main() -> int:
-    a = standalone.parse_args(MODULE, 3, child)
+    a = standalone.parse_args(MODULE, 3, child, mock=True)
     if a is None:
         return 0
-    topic = standalone.make_topic(a.bootstrap, "bench-batch")
+    if a.mock:
+        a.bootstrap = None  # every mock cluster creates the topic itself
+        topic = "bench-batch-mock"
+    else:
+        topic = standalone.make_topic(a.bootstrap, "bench-batch")
     runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for rep in range(a.repeats):
         for size in SIZES:

@@ -15,10 +15,11 @@ from typing import Any
 
 
 def parse_args(module: str, seconds: float,
-               child: Callable[[dict[str, Any]], None]) -> \
-        argparse.Namespace | None:
-    """Parses ``--bootstrap --seconds --repeats --out``; in a child
-    (``--child SPEC``) runs child(spec) and returns None."""
+               child: Callable[[dict[str, Any]], None],
+               mock: bool = False) -> argparse.Namespace | None:
+    """Parses ``--bootstrap --seconds --repeats --out`` (and ``--mock``
+    when the module can run on librdkafka's in-process mock cluster); in a
+    child (``--child SPEC``) runs child(spec) and returns None."""
     ap = argparse.ArgumentParser(prog=f"python -m {module}")
     ap.add_argument("--bootstrap",
                     default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
@@ -26,11 +27,15 @@ def parse_args(module: str, seconds: float,
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out")
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    if mock:
+        ap.add_argument("--mock", action="store_true",
+                        help="no broker: every process runs librdkafka's "
+                        "in-process mock cluster (test.mock.num.brokers=1)")
     a = ap.parse_args()
     if a.child:
         child(json.loads(a.child))
         return None
-    if not a.bootstrap:
+    if not a.bootstrap and not getattr(a, "mock", False):
         ap.error("--bootstrap (or KAFKA_BOOTSTRAP_SERVERS) is required")
     return a
 

@@ -277,12 +277,17 @@ static void usage(void) {
           "  [--groups ff,gather,tasks,window,latency]\n"
           "  [--count N] [--seconds S] [--warmup S] [--gather 1,10,...]\n"
           "  [--tasks 100,1000] [--window 10000]\n"
-          "  [--latency-count N] [--latency-seconds S]\n",
+          "  [--latency-count N] [--latency-seconds S]\n"
+          "  [--conf name=value ...]  (e.g. test.mock.num.brokers=1)\n",
           stderr);
     exit(64);
 }
 
+#define MAX_CONF 16
+
 int main(int argc, char **argv) {
+    const char *extra[MAX_CONF];
+    int n_extra = 0;
     opt.n_gather = parse_list("1,10,100,1000", opt.gather_ns);
     opt.n_tasks = parse_list("100,1000", opt.task_ks);
     opt.n_window = parse_list("10000", opt.window_ns);
@@ -305,6 +310,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--gather")) opt.n_gather = parse_list(v, opt.gather_ns);
         else if (!strcmp(a, "--tasks")) opt.n_tasks = parse_list(v, opt.task_ks);
         else if (!strcmp(a, "--window")) opt.n_window = parse_list(v, opt.window_ns);
+        else if (!strcmp(a, "--conf") && n_extra < MAX_CONF) extra[n_extra++] = v;
         else usage();
     }
 
@@ -321,6 +327,20 @@ int main(int argc, char **argv) {
                           sizeof err)) {
         fprintf(stderr, "config: %s\n", err);
         return 2;
+    }
+    for (int i = 0; i < n_extra; i++) {
+        char name[256];
+        const char *eq = strchr(extra[i], '=');
+        if (!eq || (size_t)(eq - extra[i]) >= sizeof name) {
+            fprintf(stderr, "--conf %s: expected name=value\n", extra[i]);
+            return 2;
+        }
+        memcpy(name, extra[i], eq - extra[i]);
+        name[eq - extra[i]] = '\0';
+        if (rd_kafka_conf_set(conf, name, eq + 1, err, sizeof err)) {
+            fprintf(stderr, "config %s: %s\n", name, err);
+            return 2;
+        }
     }
     rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
     rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
