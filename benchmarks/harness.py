@@ -790,6 +790,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="seconds per wrk point (mode default otherwise)")
     ap.add_argument("--web-concurrency", default=None,
                     help="comma list, default 1,10,100,400")
+    ap.add_argument("--web-linger", type=int, default=None,
+                    help="linger.ms of the web apps' producers (default 5)")
     ap.add_argument("--web-apps", default=None,
                     help="comma list of web apps (default all)")
     ap.add_argument("--no-charts", action="store_true")
@@ -808,6 +810,8 @@ def _plan_from_args(args: argparse.Namespace) -> _plan.Plan:
         plan.web_repeats = min(plan.web_repeats, args.repeats)
     if args.web_seconds:
         plan.web_seconds = args.web_seconds
+    if args.web_linger is not None:
+        plan.web_linger_ms = args.web_linger
     if args.web_concurrency:
         plan.web_concurrency = tuple(
             int(c) for c in args.web_concurrency.split(","))

@@ -178,6 +178,7 @@ class Plan:
     web_seconds: float = 0.0  # 0 = no web scenario
     web_warmup_seconds: float = 1.0
     web_repeats: int = 1
+    web_linger_ms: int = 5  # the web apps' producers' linger.ms
     # consumer scenarios (0 messages = none)
     consumer_messages: int = 0  # pre-filled into the run's topic
     consumer_partitions: int = 8

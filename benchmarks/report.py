@@ -313,6 +313,10 @@ def _web_app_markdown(app_name: str, app: dict[str, Any],
     return out
 
 
+def _settings_text(settings: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in settings.items()) or "defaults"
+
+
 def _web_markdown(result: dict[str, Any]) -> list[str]:
     web = result.get("web") or {}
     out = ["## Web: FastAPI + uvicorn (1 worker), wrk POST JSON", ""]
@@ -322,8 +326,9 @@ def _web_markdown(result: dict[str, Any]) -> list[str]:
         f"Each app: one uvicorn worker (`--loop {web.get('loop')}`), "
         f"loaded by `wrk` for {web.get('seconds')} s per point "
         f"(after {web.get('warmup_seconds')} s warm-up), medians of "
-        f"{web.get('repeats')} repeat(s). Cells: req/s (p99 ms) "
-        "[% of the same app's no-op endpoint].")
+        f"{web.get('repeats')} repeat(s); every producer with "
+        f"{_settings_text(web.get('producer_settings') or {})}. "
+        "Cells: req/s (p99 ms) [% of the same app's no-op endpoint].")
     out.append("")
     if web.get("loop") in ("auto", "uvloop"):
         out += ["Under uvloop an overloaded server serves some "
@@ -334,7 +339,28 @@ def _web_markdown(result: dict[str, Any]) -> list[str]:
     conc = web.get("concurrency", [])
     for app_name, app in (web.get("apps") or {}).items():
         out += _web_app_markdown(app_name, app, conc)
-    return out
+    return out + _web_floor_markdown(web.get("apps") or {}, conc)
+
+
+def _web_floor_markdown(apps: dict[str, dict[str, Any]],
+                        conc: list[int]) -> list[str]:
+    """Every app's awaited endpoint against the floor app's: the same
+    request suspended for linger.ms on a loop timer, no Kafka."""
+    floor = apps.get("asyncio_floor")
+    if not floor or not floor.get("ok"):
+        return []
+    rows = []
+    for name, app in apps.items():
+        if name == "asyncio_floor" or not app.get("ok"):
+            continue
+        rows.append([WEB_LABELS.get(name, name)] + [
+            _fmt(_ratio(_web_med(app, "items1", c, "rps"),
+                        _web_med(floor, "items1", c, "rps")), "x")
+            for c in conc])
+    return ["Awaited endpoint (/items1) req/s ÷ the asyncio floor app's "
+            "/items1 (the same request suspended until a linger.ms timer "
+            "per batch fires, no Kafka), same run:", "",
+            _table(["app"] + [f"c={c}" for c in conc], rows), ""]
 
 
 def _clients_markdown(result: dict[str, Any],

@@ -3,13 +3,15 @@
 concurrency levels.
 
 Apps measured (each in its own uvicorn process, fresh topic, matched
-producer settings acks=1, linger.ms=5):
+producer settings acks=1, linger.ms=5 unless ``--web-linger``):
 
 * ``aiokafka_c_example`` -- the project's example app as it ships
   (``aiokafka_c.example.app:app``: counters, latency window, statistics
   every second, body-size middleware);
 * ``aiokafka_c``  -- a bare app of the same shape as the peers';
-* ``blog``, ``confluent_aio``, ``aiokafka`` -- benchmarks/webapps/.
+* ``blog``, ``confluent_aio``, ``aiokafka`` -- benchmarks/webapps/;
+* ``asyncio_floor`` -- no Kafka: /items1 waits for a linger.ms timer per
+  batch of requests, the floor under every awaited endpoint.
 """
 
 from __future__ import annotations
@@ -58,15 +60,28 @@ APPS: dict[str, tuple[str, str, str]] = {
         "aiokafka", "benchmarks.webapps.aiokafka_app:app",
         "aiokafka.AIOKafkaProducer",
     ),
+    "asyncio_floor": (
+        "asyncio_floor", "benchmarks.webapps.asyncio_floor_app:app",
+        "no Kafka: /items1 waits for a linger.ms timer per batch",
+    ),
 }
 
 UNSUPPORTED = {
     "confluent_aio": {"items3": "confluent_kafka.aio has no delivery "
                       "callback on a producer thread"},
     "aiokafka": {"items3": "aiokafka has no producer thread"},
+    "asyncio_floor": {ep: "no Kafka: only the awaited shape and the no-op"
+                      for ep in ("items2", "items3", "items4")},
 }
 
-PRODUCER_ENV = {"KAFKA_CONFIG_ACKS": "1", "KAFKA_CONFIG_LINGER_MS": "5"}
+
+
+def producer_env(plan: _plan.Plan) -> dict[str, str]:
+    """Every app's producer settings, as the apps read them."""
+    return {"KAFKA_CONFIG_ACKS": "1",
+            "KAFKA_CONFIG_LINGER_MS": str(plan.web_linger_ms)}
+
+
 WRK_TIMEOUT = "10s"
 
 
@@ -292,7 +307,7 @@ def _run_app(name: str, info: dict[str, Any], plan: _plan.Plan,
             info.update(ok=False, error=f"create topic: {exc}")
             return
     env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-           "KAFKA_TOPIC": topic, **PRODUCER_ENV}
+           "KAFKA_TOPIC": topic, **producer_env(plan)}
     app = _App(info["target"], env, loop, use_build)
     try:
         app.wait_ready()
@@ -338,7 +353,7 @@ def run_web(plan: _plan.Plan, bootstrap: str, available: list[str],
         "warmup_seconds": plan.web_warmup_seconds,
         "repeats": plan.web_repeats,
         "loop": loop,
-        "producer_settings": {"acks": "1", "linger.ms": 5},
+        "producer_settings": {"acks": "1", "linger.ms": plan.web_linger_ms},
         "apps": {},
     }
     if shutil.which("wrk") is None:
