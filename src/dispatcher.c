@@ -26,7 +26,6 @@ akc_dispatcher_new(akc_state *st, PyObject *logger,
     d->batch_pos = 0;
     d->loop = d->call_soon_threadsafe = d->create_future = NULL;
     d->loop_dict = d->future_kwargs = NULL;
-    d->direct_future = 0;
     d->call_soon = NULL;
     d->raised = NULL;
     d->logger = logger;
@@ -76,14 +75,15 @@ akc_dispatcher_bind(DispatcherObject *d, PyObject *loop)
     if (kwargs != NULL && PyDict_SetItemString(kwargs, "loop", loop) < 0) {
         Py_CLEAR(kwargs);
     }
-    /* Without the dict (no memory), futures come from create_future(). */
-    d->direct_future = kwargs != NULL;
-    Py_XSETREF(d->future_kwargs, kwargs);
-    PyObject **dictptr = d->direct_future ? _PyObject_GetDictPtr(loop) : NULL;
-    Py_XSETREF(d->loop_dict, dictptr && *dictptr && PyDict_CheckExact(*dictptr)
-                                 ? Py_NewRef(*dictptr)
-                                 : NULL);
+    PyObject **dictptr = kwargs ? _PyObject_GetDictPtr(loop) : NULL;
+    PyObject *ldict = dictptr && *dictptr && PyDict_CheckExact(*dictptr)
+                          ? Py_NewRef(*dictptr)
+                          : NULL;
+    /* Any failure above only costs the fast paths: without the dict (no
+     * memory), futures come from create_future(). */
     PyErr_Clear();
+    Py_XSETREF(d->future_kwargs, kwargs);
+    Py_XSETREF(d->loop_dict, ldict);
     Py_XSETREF(d->loop, Py_NewRef(loop));
     Py_XSETREF(d->call_soon_threadsafe, csts);
     Py_XSETREF(d->create_future, cf);
@@ -228,11 +228,15 @@ akc_dispatcher_new_future(DispatcherObject *d)
                         "aiokafka_c: no event loop is bound");
         return NULL;
     }
-    if (d->direct_future) {
+    if (d->future_kwargs != NULL) {
         /* asyncio.Future has no vectorcall: a keyword call would build
-         * this dict each time. */
-        return PyObject_Call(d->st->future_type, d->st->empty_tuple,
-                             d->future_kwargs);
+         * this dict each time.  Held for the call, which never sees it as
+         * a temporary of its own. */
+        PyObject *kwargs = Py_NewRef(d->future_kwargs);
+        PyObject *fut = PyObject_Call(d->st->future_type, d->st->empty_tuple,
+                                      kwargs);
+        Py_DECREF(kwargs);
+        return fut;
     }
     return PyObject_CallNoArgs(d->create_future);
 }

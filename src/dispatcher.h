@@ -53,15 +53,14 @@ typedef struct DispatcherObject {
     int scheduled;                  /* a call_soon_threadsafe is pending */
     int warned_loop_closed;
     int loop_dead;  /* the bound loop refused a hand-off: it is closed */
-    /* The loop's create_future is BaseEventLoop's: Future(loop=loop) is
-     * made directly, without that Python frame. */
-    int direct_future;
-    /* With direct_future: the loop's instance __dict__, whose _thread_id
+    /* When the loop's create_future is BaseEventLoop's (and the dict
+     * could be made): {"loop": loop}, passed to every Future() made
+     * directly, without that Python frame; one dict for the binding
+     * instead of one built per call.  NULL: loop.create_future(). */
+    PyObject *future_kwargs;
+    /* With future_kwargs: the loop's instance __dict__, whose _thread_id
      * says on which thread run_forever() runs it, if any. */
     PyObject *loop_dict;
-    /* With direct_future: {"loop": loop}, passed to every Future(): one
-     * dict for the binding instead of one built per call. */
-    PyObject *future_kwargs;
 } DispatcherObject;
 
 /* Generic items: tuples (kind, ...). */

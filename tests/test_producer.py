@@ -606,3 +606,40 @@ async def test_async_callback_on_poll_thread_is_refused_clearly(
     [rec] = records.records
     assert rec.exc_info is not None
     assert "poll thread" in str(rec.exc_info[1])
+
+
+class _OwnFuture(asyncio.Future):  # type: ignore[type-arg]
+    pass
+
+
+class _OwnFutureLoop(asyncio.SelectorEventLoop):
+    def create_future(self) -> asyncio.Future[Any]:
+        return _OwnFuture(loop=self)
+
+
+@pytest.mark.parametrize("loop_type", [asyncio.SelectorEventLoop,
+                                       _OwnFutureLoop])
+def test_futures_come_from_the_loop(
+    conf: dict[str, Any], topic: str, loop_type: type
+) -> None:
+    """On the stdlib loop the futures are made directly (with one kwargs
+    dict for the binding), bound to that loop; a loop with its own
+    create_future() gets its own futures, from every call."""
+    loop = loop_type()
+
+    async def main() -> list[Any]:
+        async with AIOProducer(conf) as p:
+            futs = [p.produce(topic, b"v%d" % i) for i in range(3)]
+            for f in futs:
+                assert f.get_loop() is loop
+            await asyncio.gather(*futs)
+            return [type(f) for f in futs] + [f.result().offset()
+                                              for f in futs]
+
+    try:
+        got = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    want = _OwnFuture if loop_type is _OwnFutureLoop else asyncio.Future
+    assert got[:3] == [want] * 3
+    assert got[3:] == sorted(got[3:]) and len(set(got[3:])) == 3
