@@ -31,6 +31,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Protocol
 
@@ -80,6 +81,14 @@ def unique_topic_name(prefix: str = "t") -> str:
     return f"{prefix}-{uuid.uuid4().hex}"
 
 
+_TRANSIENT_CREATE_ERRORS = (
+    KafkaError.INVALID_REPLICATION_FACTOR,
+    KafkaError._TIMED_OUT,
+    KafkaError.REQUEST_TIMED_OUT,
+    KafkaError.NOT_CONTROLLER,
+)
+
+
 def make_topic(
     bootstrap: str,
     partitions: int = 1,
@@ -91,7 +100,11 @@ def make_topic(
     has a leader; return its name."""
     topic = name if name is not None else unique_topic_name()
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    deadline = time.monotonic() + timeout
+    # A starved machine can stall the single broker's controller for tens
+    # of seconds (seen in CI: "Failed while waiting for controller", or no
+    # answer at all): such a stall is retried up to three timeouts in all.
+    deadline = time.monotonic() + 3 * timeout
+    retried = False
     while True:
         futures = admin.create_topics(
             [NewTopic(topic, num_partitions=partitions, replication_factor=1)],
@@ -101,16 +114,22 @@ def make_topic(
         try:
             futures[topic].result(timeout=timeout)
             break
+        except (TimeoutError, FutureTimeout):  # the same on 3.11+
+            if time.monotonic() > deadline:
+                raise
         except KafkaException as exc:
             # On a starved machine the single broker can miss its 4 s
             # session with its own controller and be fenced for a moment
             # ("All brokers are currently fenced"): it comes back at its
             # next heartbeat.
             err = exc.args[0]
-            if (err.code() != KafkaError.INVALID_REPLICATION_FACTOR
+            if retried and err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                break  # the stalled attempt made it after all
+            if (err.code() not in _TRANSIENT_CREATE_ERRORS
                     or time.monotonic() > deadline):
                 raise
-            time.sleep(0.5)
+        retried = True
+        time.sleep(0.5)
     while True:
         md = admin.list_topics(topic, timeout=timeout).topics.get(topic)
         if (
