@@ -643,3 +643,44 @@ def test_futures_come_from_the_loop(
     want = _OwnFuture if loop_type is _OwnFutureLoop else asyncio.Future
     assert got[:3] == [want] * 3
     assert got[3:] == sorted(got[3:]) and len(set(got[3:])) == 3
+
+
+@pytest.mark.asyncio
+async def test_a_large_delivery_batch_is_completed_over_several_iterations(
+    conf: dict[str, Any], topic: str
+) -> None:
+    """One delivery batch of 1000 (linger.ms holds them in one request)
+    is completed at most 64 futures per loop iteration, so a timer or a
+    request handler waits for a slice, not for the whole batch.  A
+    ticker that reschedules itself counts the iterations; each future's
+    done callback notes the count."""
+    loop = asyncio.get_running_loop()
+    tick = 0
+    ticking = True
+
+    def ticker() -> None:
+        nonlocal tick
+        tick += 1
+        if ticking:
+            loop.call_soon(ticker)
+
+    seen: list[int] = []
+    async with AIOProducer({**conf, "linger.ms": 300,
+                            "batch.num.messages": 10000}) as p:
+        futs = [p.produce(topic, b"v") for _ in range(1000)]
+        for f in futs:
+            f.add_done_callback(lambda _f: seen.append(tick))
+        loop.call_soon(ticker)
+        try:
+            await asyncio.gather(*futs)
+            await asyncio.sleep(0)
+        finally:
+            ticking = False
+    assert len(seen) == 1000
+    per_tick: dict[int, int] = {}
+    for t in seen:
+        per_tick[t] = per_tick.get(t, 0) + 1
+    # A tick value can span the tail of one iteration and the head of the
+    # next, so at most two runs of the dispatcher share one.
+    assert max(per_tick.values()) <= 2 * 64, sorted(per_tick.values())[-5:]
+    assert len(per_tick) >= 1000 // (2 * 64)
