@@ -61,6 +61,9 @@ def librdkafka_version() -> tuple[str, int]: ...
 def _atexit() -> int: ...
 def _after_fork() -> None: ...
 
+# A build with -DAKC_LATENCY_PROBE (benchmarks/latency_probe.py, never a
+# release) also has _latency_probe() -> tuple[int, int, int, int].
+
 # Tests only (src/selftest.c).
 def _tplist_roundtrip(
     partitions: Iterable[TopicPartition], /

@@ -102,8 +102,8 @@ def build_native(src: Path = NATIVE_SRC,
             ["pkg-config", "--cflags", "--libs", "rdkafka"],
             check=True, capture_output=True, text=True,
         ).stdout.split()
-        cmd = ["gcc", "-O2", "-Wall", "-o", str(binary), str(src),
-               *flags]
+        cmd = ["gcc", "-O2", "-Wall", "-pthread", "-o", str(binary),
+               str(src), *flags]
         subprocess.run(cmd, check=True, capture_output=True, text=True)
         return True, " ".join(cmd)
     except (OSError, subprocess.CalledProcessError) as exc:
@@ -111,14 +111,19 @@ def build_native(src: Path = NATIVE_SRC,
         return False, f"build failed: {detail.strip()[:500]}"
 
 
-def build_extension() -> tuple[bool, str]:
-    """Build aiokafka_c._core from the current tree, release flags, into
-    benchmarks/build/lib, next to a copy of the package's Python files."""
+def build_extension(lib: Path = EXT_LIB,
+                    defines: tuple[str, ...] = ()) -> tuple[bool, str]:
+    """Build aiokafka_c._core from the current tree, release flags (plus
+    ``-D`` defines, e.g. the latency probe's), into ``lib`` (default
+    benchmarks/build/lib), next to a copy of the package's Python files."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("AIOKAFKA_C_DEBUG", "AIOKAFKA_C_ASAN", "CFLAGS",
                         "LDFLAGS")}
+    if defines:
+        env["CFLAGS"] = " ".join(f"-D{d}" for d in defines)
+    temp = BUILD / ("tmp" if lib == EXT_LIB else f"tmp-{lib.name}")
     cmd = [sys.executable, "setup.py", "-q", "build_ext",
-           "--build-lib", str(EXT_LIB), "--build-temp", str(BUILD / "tmp")]
+           "--build-lib", str(lib), "--build-temp", str(temp)]
     try:
         r = subprocess.run(cmd, check=False, cwd=ROOT, env=env,
                            capture_output=True, text=True, timeout=900)
@@ -128,7 +133,7 @@ def build_extension() -> tuple[bool, str]:
         return False, ("build failed: " + (r.stderr or r.stdout).strip()
                        .splitlines()[-1][:400])
     shutil.copytree(
-        ROOT / "aiokafka_c", EXT_LIB / "aiokafka_c", dirs_exist_ok=True,
+        ROOT / "aiokafka_c", lib / "aiokafka_c", dirs_exist_ok=True,
         ignore=shutil.ignore_patterns("*.so", "__pycache__"),
     )
     return True, " ".join(cmd[1:])

@@ -1,6 +1,7 @@
 /* Dispatcher: batched hand-off from the native poll thread to the loop. */
 #include "dispatcher.h"
 #include "errors.h"
+#include "probe.h"
 
 #include <stdarg.h>
 
@@ -442,6 +443,7 @@ akc_dispatcher_schedule(DispatcherObject *d)
     /* Set before the call: call_soon_threadsafe may release the GIL while
      * it wakes the loop, and the loop may run us before it returns. */
     d->scheduled = 1;
+    akc_probe(AKC_PROBE_WAKING);
     PyObject *h = PyObject_CallOneArg(d->call_soon_threadsafe, (PyObject *)d);
     if (h != NULL) {
         Py_DECREF(h);
@@ -581,6 +583,7 @@ dispatcher_call(DispatcherObject *d, PyObject *args, PyObject *kwargs)
 {
     (void)args;
     (void)kwargs;
+    akc_probe(AKC_PROBE_DISPATCH);
     if (d->pending == NULL) {
         Py_RETURN_NONE; /* cleared by the collector */
     }

@@ -4,6 +4,7 @@
 #include "batch.h"
 #include "poller.h"
 #include "admin.h"
+#include "probe.h"
 
 #include <string.h>
 #include <time.h>
@@ -167,7 +168,32 @@ module_librdkafka_version(PyObject *module, PyObject *Py_UNUSED(ignored))
     return Py_BuildValue("(si)", rd_kafka_version_str(), rd_kafka_version());
 }
 
+#ifdef AKC_LATENCY_PROBE
+int64_t akc_probe_ns[AKC_PROBE_POINTS];
+
+static PyObject *
+module_latency_probe(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    (void)module;
+    PyObject *t = PyTuple_New(AKC_PROBE_POINTS);
+    for (int i = 0; t != NULL && i < AKC_PROBE_POINTS; i++) {
+        PyObject *v = PyLong_FromLongLong(akc_probe_ns[i]);
+        if (v == NULL) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, i, v);
+    }
+    return t;
+}
+#endif
+
 static PyMethodDef module_methods[] = {
+#ifdef AKC_LATENCY_PROBE
+    {"_latency_probe", module_latency_probe, METH_NOARGS,
+     "Probe build only: the last CLOCK_MONOTONIC ns stamp of each point "
+     "(event taken, GIL held, waking the loop, dispatcher run)."},
+#endif
     {"_atexit", module_atexit, METH_NOARGS,
      "Stop every client's poll thread (registered with atexit)."},
     {"_after_fork", module_after_fork, METH_NOARGS,

@@ -2,6 +2,7 @@
 #include "poller.h"
 #include "errors.h"
 #include "lifecycle.h"
+#include "probe.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -309,6 +310,9 @@ poller_run_once(akc_poller *p, int timeout_ms)
     int tick = atomic_load(&p->tick_ms);
     size_t n = 0;
     rd_kafka_event_t *ev = rd_kafka_queue_poll(p->queue, timeout_ms);
+    if (ev != NULL) {
+        akc_probe(AKC_PROBE_EVENT);
+    }
     while (ev != NULL) {
         evs[n++] = ev;
         if (n == AKC_POLL_BATCH) {
@@ -337,6 +341,7 @@ poller_run_once(akc_poller *p, int timeout_ms)
         return n;
     }
     PyEval_RestoreThread(p->tstate);
+    akc_probe(AKC_PROBE_GIL);
     if (!atomic_load(&p->stop)) {
         poller_handle_batch(p, evs, n, tick > 0 || need_gil);
     }

@@ -195,3 +195,35 @@ def test_every_available_consumer_measured(
         assert CONSUMER_LABELS[(client, variant)] in md
         measured += 1
     assert measured >= 8  # confluent sync + aio, aiokafka, C at least
+
+
+def test_latency_probe_splits_every_latency(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """benchmarks.latency_probe builds the probe extension
+    (-DAKC_LATENCY_PROBE, code no release build compiles) and reports
+    every segment of a delivery's way, with samples, for both loops and
+    both C ceilings.  No value is judged, only that each was measured."""
+    if not _importable("uvloop"):
+        pytest.skip("uvloop is not installed")
+    out = tmp_path / "probe.md"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.latency_probe", "--bootstrap",
+         kafka_bootstrap, "--seconds", "0.3", "--repeats", "1",
+         "--out", str(out)],
+        check=False, cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    rows = {}
+    for line in out.read_text().splitlines():
+        cells = [c.strip(" *") for c in line.strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == 3:
+            rows[cells[0]] = cells[1:]
+    for label in ("produce() → report taken by the poll thread",
+                  "→ loop runs the dispatcher", "→ await returns", "total",
+                  "produce → report on the waiting thread"):
+        assert label in rows, sorted(rows)
+        assert all(float(v) >= 0 for v in rows[label]), (label, rows[label])
+    samples = [int(v.split(" / ")[0])
+               for v in rows["samples per run / not split"]]
+    assert min(samples) > 0, rows["samples per run / not split"]

@@ -11,12 +11,17 @@
  *   tasks    keep K messages in flight (the C shape of K awaiting tasks)
  *   window   the same loop for the sliding-window sizes N
  *   latency  one message at a time, produce -> delivery report
+ *   latency_waiter  the same, but a second thread serves rd_kafka_poll()
+ *            and wakes the producing thread (a condition variable) from
+ *            the delivery report: the shape of a binding with a poll
+ *            thread, in C; also reports produce -> report on that thread
  *
  * Built by the harness:  gcc -O2 bench_native.c $(pkg-config --cflags
  * --libs rdkafka) -o benchmarks/build/bench_native
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,12 +88,33 @@ static double thread_cpu_s(void) {
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* latency_waiter: the poll thread's side.  While it runs, delivered and
+ * failed change under waiter.lock only. */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int on, stop;
+    int64_t dr_ns;
+} waiter = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0};
+
+static int64_t now_ns(void);
+
 static void dr_cb(rd_kafka_t *k, const rd_kafka_message_t *m, void *o) {
     (void)k;
     (void)o;
+    if (!waiter.on) {
+        delivered++;
+        if (m->err)
+            failed++;
+        return;
+    }
+    pthread_mutex_lock(&waiter.lock);
+    waiter.dr_ns = now_ns();
     delivered++;
     if (m->err)
         failed++;
+    pthread_cond_signal(&waiter.cond);
+    pthread_mutex_unlock(&waiter.lock);
 }
 
 /* Enqueue one message; on a full local queue serve delivery reports and
@@ -248,6 +274,61 @@ static void run_latency(void) {
     free(s);
 }
 
+static void *waiter_main(void *arg) {
+    (void)arg;
+    for (;;) {
+        pthread_mutex_lock(&waiter.lock);
+        int stop = waiter.stop;
+        pthread_mutex_unlock(&waiter.lock);
+        if (stop)
+            return NULL;
+        rd_kafka_poll(rk, 100);
+    }
+}
+
+static void run_latency_waiter(void) {
+    pthread_t t;
+    waiter.on = 1;
+    if (pthread_create(&t, NULL, waiter_main, NULL) != 0) {
+        fprintf(stderr, "pthread_create failed\n");
+        exit(2);
+    }
+    int64_t *s = calloc((size_t)opt.latency_count + 1, sizeof *s);
+    int64_t *dr = calloc((size_t)opt.latency_count + 1, sizeof *dr);
+    long n = 0;
+    double end = now_s() + opt.latency_seconds;
+    for (long i = 0; n < opt.latency_count && now_s() < end; i++) {
+        pthread_mutex_lock(&waiter.lock);
+        long target = delivered + 1;
+        pthread_mutex_unlock(&waiter.lock);
+        int64_t t0 = now_ns();
+        produce_one();
+        pthread_mutex_lock(&waiter.lock);
+        while (delivered < target)
+            pthread_cond_wait(&waiter.cond, &waiter.lock);
+        int64_t t_dr = waiter.dr_ns;
+        pthread_mutex_unlock(&waiter.lock);
+        if (i >= 20) {
+            dr[n] = t_dr - t0;
+            s[n++] = now_ns() - t0;
+        }
+    }
+    pthread_mutex_lock(&waiter.lock);
+    waiter.stop = 1;
+    pthread_mutex_unlock(&waiter.lock);
+    pthread_join(t, NULL);
+    waiter.on = 0;
+    qsort(s, (size_t)n, sizeof *s, cmp_i64);
+    qsort(dr, (size_t)n, sizeof *dr, cmp_i64);
+    emit_sep();
+    printf("{\"name\":\"latency_waiter\",\"kind\":\"latency\","
+           "\"msgs\":%ld,\"p50_ms\":%.4f,\"p99_ms\":%.4f,"
+           "\"dr_p50_ms\":%.4f}",
+           n, pct(s, n, 50), pct(s, n, 99), pct(dr, n, 50));
+    free(s);
+    free(dr);
+}
+
 /* ---- command line ------------------------------------------------------ */
 
 static int parse_list(const char *arg, long *out) {
@@ -274,7 +355,7 @@ static int has_group(const char *g) {
 static void usage(void) {
     fputs("usage: bench_native --bootstrap H:P --topic T [--value-size B]\n"
           "  [--acks 1|all] [--linger MS]\n"
-          "  [--groups ff,gather,tasks,window,latency]\n"
+          "  [--groups ff,gather,tasks,window,latency,latency_waiter]\n"
           "  [--count N] [--seconds S] [--warmup S] [--gather 1,10,...]\n"
           "  [--tasks 100,1000] [--window 10000]\n"
           "  [--latency-count N] [--latency-seconds S]\n"
@@ -382,6 +463,8 @@ int main(int argc, char **argv) {
         emit_windows("window", opt.window_ns, opt.n_window);
     if (has_group("latency"))
         run_latency();
+    if (has_group("latency_waiter"))
+        run_latency_waiter();
     rd_kafka_flush(rk, 60000);
     printf("],\"delivery_errors\":%ld}\n", failed);
     fflush(stdout);
