@@ -18,6 +18,11 @@ points of each delivery's way, so every latency splits into:
   loop thread (a write to its self-pipe), the loop's epoll returning;
 - -> the await returns: set_result and the task's next step.
 
+The hand-off's floor is measured in pure Python too: a thread blocked in
+``SimpleQueue.get()`` is handed a future, stamps the time and calls
+``loop.call_soon_threadsafe(fut.set_result, None)``; the coroutine
+awaiting it stamps again (the "hop floor", on each loop).
+
 The C ceiling (benchmarks/native) runs the same loop in C twice: on one
 thread (``latency``: produce, then rd_kafka_poll() until the report), and
 in the shape of a binding with a poll thread (``latency_waiter``: a
@@ -42,7 +47,8 @@ from benchmarks import standalone
 
 MODULE = "benchmarks.latency_probe"
 VALUE = b"x" * 100
-CLIENTS = ("C ceiling", "aiokafka_c asyncio", "aiokafka_c uvloop")
+CLIENTS = ("C ceiling", "aiokafka_c asyncio", "aiokafka_c uvloop",
+           "hop floor asyncio", "hop floor uvloop")
 SEGMENTS = (
     ("rdkafka", "produce() → report taken by the poll thread"),
     ("gil", "→ poll thread holds the GIL"),
@@ -95,6 +101,40 @@ async def _measure(bootstrap: str, topic: str,
     return out
 
 
+async def _hop_floor(seconds: float) -> dict[str, Any]:
+    import queue
+    import threading
+
+    loop = asyncio.get_running_loop()
+    handed: queue.SimpleQueue[asyncio.Future[None] | None] = \
+        queue.SimpleQueue()
+    stamp = [0]
+    now = time.perf_counter_ns
+
+    def thread() -> None:
+        while (fut := handed.get()) is not None:
+            stamp[0] = now()
+            loop.call_soon_threadsafe(fut.set_result, None)
+
+    t = threading.Thread(target=thread, name="hop-floor")
+    t.start()
+    hops: list[int] = []
+    try:
+        end = time.monotonic() + seconds
+        i = 0
+        while len(hops) < MAX_SAMPLES and time.monotonic() < end:
+            fut = loop.create_future()
+            handed.put(fut)
+            await fut
+            i += 1
+            if i > WARMUP:
+                hops.append(now() - stamp[0])
+    finally:
+        handed.put(None)
+        t.join()
+    return {"hop": _p50(hops), "samples": len(hops)}
+
+
 def _native(bootstrap: str, topic: str, seconds: float) -> dict[str, Any]:
     from benchmarks.harness import NATIVE_BIN, build_native
 
@@ -122,12 +162,14 @@ def child(spec: dict[str, Any]) -> None:
         res = _native(*args)
     else:
         sys.path.insert(0, spec["lib"])
+        work = (_hop_floor(spec["seconds"]) if client.startswith("hop")
+                else _measure(*args))
         if client.endswith("uvloop"):
             import uvloop
 
-            res = uvloop.run(_measure(*args))
+            res = uvloop.run(work)
         else:
-            res = asyncio.run(_measure(*args))
+            res = asyncio.run(work)
     standalone.print_result(res)
 
 
@@ -137,7 +179,7 @@ def report(runs: dict[str, list[dict[str, Any]]],
         return float(median(r[key] for r in runs[client]))
 
     c = med("C ceiling", "total")
-    ours = CLIENTS[1:]
+    ours = CLIENTS[1:3]
     lines = [
         "# Where a single awaited produce's latency goes",
         "",
@@ -159,6 +201,10 @@ def report(runs: dict[str, list[dict[str, Any]]],
             f"**{med(x, 'total'):.1f}**" for x in ours) + " |",
         "| after the report was taken (GIL → await returns) | " + " | ".join(
             f"{sum(med(x, k) for k, _ in SEGMENTS[1:]):.1f}"
+            for x in ours) + " |",
+        "| hop floor: a Python thread's call_soon_threadsafe(set_result) "
+        "→ await returns | " + " | ".join(
+            f"{med(f'hop floor {x.split()[-1]}', 'hop'):.1f}"
             for x in ours) + " |",
         "| samples per run / not split | " + " | ".join(
             f"{med(x, 'samples'):.0f} / {med(x, 'skipped'):.0f}"
@@ -199,7 +245,8 @@ def main() -> int:
                 "client": client, "bootstrap": a.bootstrap, "topic": topic,
                 "seconds": a.seconds, "lib": str(lib)})
             runs.setdefault(client, []).append(res)
-            print(f"rep {rep + 1} {client}: p50 {res['total']:.1f} µs",
+            p50 = res.get("total", res.get("hop"))
+            print(f"rep {rep + 1} {client}: p50 {p50:.1f} µs",
                   file=sys.stderr)
     standalone.write_report(report(runs, a), a.out)
     return 0
