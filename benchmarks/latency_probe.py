@@ -96,6 +96,8 @@ async def _measure(bootstrap: str, topic: str,
                 continue
             for (name, _), a, b in zip(SEGMENTS, stamps, stamps[1:]):
                 parts[name].append(b - a)
+    if not total or not parts["resume"]:
+        raise RuntimeError(f"{len(total)} samples, {skipped} not split")
     out = {name: _p50(xs) for name, xs in parts.items()}
     out.update(total=_p50(total), samples=len(total), skipped=skipped)
     return out
@@ -149,7 +151,10 @@ def _native(bootstrap: str, topic: str, seconds: float) -> dict[str, Any]:
          "--latency-seconds", str(seconds)],
         capture_output=True, text=True, timeout=300, check=True).stdout
     line = [x for x in out.splitlines() if x.startswith("RESULT ")][-1]
-    one, waiter = json.loads(line.split(" ", 1)[1])["measurements"]
+    result = json.loads(line.split(" ", 1)[1])
+    one, waiter = result["measurements"]
+    if result["delivery_errors"] or not one["msgs"] or not waiter["msgs"]:
+        raise RuntimeError(f"C ceiling: {line}")
     return {"total": one["p50_ms"] * 1e3, "samples": one["msgs"],
             "waiter": waiter["p50_ms"] * 1e3,
             "waiter_report": waiter["dr_p50_ms"] * 1e3}

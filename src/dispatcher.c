@@ -5,18 +5,22 @@
 
 #include <stdarg.h>
 
-/* At most this many items per run of the dispatcher; the rest continues
- * on the loop's next iteration, so timers and I/O get a turn between
- * slices of one big delivery batch.  Each completed future wakes a task
- * in the next iteration, so a slice of N costs that iteration about N
- * task steps.  Measured 2026-12-03 (quick lag scenario, 1000 producing
- * tasks): 1 ms-ticker lag p99 4.1-4.9 ms at 1024, 2.6-3.1 at 256, 1.1-2.3
- * at 64 on asyncio (uvloop 3.1-3.5 / 1.5-2.1 / 0.9-1.7), with loop CPU
- * per message and msg/s no worse at 64; 32 cost throughput.  Overridable
- * with -DAKC_DISPATCH_MAX=N to measure another slice. */
-#ifndef AKC_DISPATCH_MAX
-#define AKC_DISPATCH_MAX 64
+/* Items per run of the dispatcher: at least AKC_DISPATCH_SLICE, and a
+ * 1/AKC_DISPATCH_SHARE share of the backlog when that is more.  The rest
+ * continues on the loop's next iteration, so timers and I/O get a turn
+ * between slices of one big delivery batch: each completed future wakes
+ * a task in the next iteration, so a slice of N costs that iteration
+ * about N task steps.  The share keeps the backlog bounded (at about
+ * AKC_DISPATCH_SHARE iterations' worth) when the loop adds more than a
+ * slice per iteration, e.g. produce_nowait() with loop callbacks.
+ * Measured 2026-12-03 (benchmarks/results/2026-12-03_dispatch_slice.md,
+ * 1000 producing tasks, 1 ms ticker lag p99): 4.1-4.9 ms with slices of
+ * 1024, 1.1-2.3 ms with 64 on asyncio, loop CPU per message no worse.
+ * Overridable (-DAKC_DISPATCH_SLICE=N) to measure another slice. */
+#ifndef AKC_DISPATCH_SLICE
+#define AKC_DISPATCH_SLICE 64
 #endif
+#define AKC_DISPATCH_SHARE 16
 
 DispatcherObject *
 akc_dispatcher_new(akc_state *st, PyObject *logger,
@@ -432,14 +436,85 @@ akc_dispatcher_call_user(DispatcherObject *d, PyObject *cb,
     }
 }
 
+/* Items taken from the poll thread and not yet completed: the rest of
+ * the batch in hand, and the pending list. */
+static int
+dispatcher_outstanding(DispatcherObject *d)
+{
+    if (d->pending == NULL) {
+        return 0;
+    }
+    return PyList_GET_SIZE(d->pending) > 0 ||
+           (d->batch != NULL && d->batch_pos < PyList_GET_SIZE(d->batch));
+}
+
+/* Whether the bound loop is closed: its _closed attribute where the loop
+ * keeps one in its __dict__ (asyncio's), else is_closed(). */
+static int
+dispatcher_loop_closed(DispatcherObject *d)
+{
+    if (d->loop == NULL) {
+        return 0;
+    }
+    PyObject *v = d->loop_dict ? PyDict_GetItemWithError(d->loop_dict,
+                                                         d->st->str__closed)
+                               : NULL;
+    if (v != NULL) {
+        return v == Py_True;
+    }
+    PyErr_Clear();
+    PyObject *r = PyObject_CallMethodNoArgs(d->loop, d->st->str_is_closed);
+    int closed = r != NULL && PyObject_IsTrue(r) == 1;
+    Py_XDECREF(r);
+    PyErr_Clear();
+    return closed;
+}
+
+/* The loop is gone (closed, or refused the wake-up): nothing can complete
+ * the outstanding items any more.  Warns once, then lets them go. */
+static void
+dispatcher_drop(DispatcherObject *d, PyObject *why)
+{
+    d->scheduled = 0;
+    d->loop_dead = 1;
+    Py_ssize_t n = d->pending ? PyList_GET_SIZE(d->pending) : 0;
+    if (d->batch != NULL) {
+        n += PyList_GET_SIZE(d->batch) - d->batch_pos;
+    }
+    if (!d->warned_loop_closed) {
+        d->warned_loop_closed = 1;
+        akc_dispatcher_logf(
+            d, AKC_LOG_WARNING,
+            "aiokafka_c: cannot reach the event loop the client is bound to "
+            "(%S); %zd results dropped: close the client before its loop "
+            "ends",
+            why, n);
+    }
+    Py_CLEAR(d->batch);
+    if (d->pending != NULL) {
+        PyList_SetSlice(d->pending, 0, PyList_GET_SIZE(d->pending), NULL);
+    }
+    PyErr_Clear();
+}
+
 void
 akc_dispatcher_schedule(DispatcherObject *d)
 {
-    if (d->scheduled || d->call_soon_threadsafe == NULL ||
-        d->pending == NULL || PyList_GET_SIZE(d->pending) == 0) {
+    if (d->call_soon_threadsafe == NULL || !dispatcher_outstanding(d)) {
         return;
     }
     PyObject *saved = akc_err_take();
+    if (d->scheduled) {
+        /* A wake-up or a continuation is queued on the loop; a loop
+         * closed meanwhile dropped it, and will never run us again. */
+        if (dispatcher_loop_closed(d)) {
+            PyObject *why = PyUnicode_FromString("the loop is closed");
+            dispatcher_drop(d, why ? why : Py_None);
+            Py_XDECREF(why);
+        }
+        akc_err_restore(saved);
+        return;
+    }
     /* Set before the call: call_soon_threadsafe may release the GIL while
      * it wakes the loop, and the loop may run us before it returns. */
     d->scheduled = 1;
@@ -450,29 +525,31 @@ akc_dispatcher_schedule(DispatcherObject *d)
         akc_err_restore(saved);
         return;
     }
-    d->scheduled = 0;
-    d->loop_dead = 1;
-    /* The loop is closed: nothing can complete these items any more. */
     PyObject *exc = akc_err_take();
-    Py_ssize_t n = d->pending ? PyList_GET_SIZE(d->pending) : 0;
-    if (!d->warned_loop_closed) {
-        d->warned_loop_closed = 1;
-        PyObject *text = exc ? PyObject_Str(exc) : NULL;
-        PyErr_Clear();
-        akc_dispatcher_logf(
-            d, AKC_LOG_WARNING,
-            "aiokafka_c: cannot reach the event loop the client is bound to "
-            "(%S); %zd results dropped: close the client before its loop "
-            "ends",
-            text ? text : Py_None, n);
-        Py_XDECREF(text);
-    }
-    Py_XDECREF(exc);
-    if (d->pending != NULL) {
-        PyList_SetSlice(d->pending, 0, n, NULL);
-    }
+    PyObject *text = exc ? PyObject_Str(exc) : NULL;
     PyErr_Clear();
+    dispatcher_drop(d, text ? text : Py_None);
+    Py_XDECREF(text);
+    Py_XDECREF(exc);
     akc_err_restore(saved);
+}
+
+PyObject *
+akc_dispatcher_done_after(DispatcherObject *d, PyObject *result)
+{
+    if (!dispatcher_outstanding(d) || d->loop_dead) {
+        return akc_dispatcher_done_future(d, result);
+    }
+    PyObject *fut = akc_dispatcher_new_future(d);
+    if (fut == NULL) {
+        return NULL;
+    }
+    if (akc_dispatcher_push_kind(d, AKC_ITEM_RESULT, fut, result) < 0) {
+        Py_DECREF(fut);
+        return NULL;
+    }
+    akc_dispatcher_schedule(d);
+    return fut;
 }
 
 int
@@ -574,10 +651,11 @@ dispatcher_continue(DispatcherObject *d)
     return 0;
 }
 
-/* tp_call: run by the loop thread.  Completes the pending batch, at most
- * AKC_DISPATCH_MAX items per run.  A SystemExit or KeyboardInterrupt of
- * a callback stops the run and leaves through the loop, like one raised
- * by a loop.call_soon callback; the rest follows on the next run. */
+/* tp_call: run by the loop thread.  Completes the pending batch, one
+ * slice per run (see AKC_DISPATCH_SLICE).  A SystemExit or
+ * KeyboardInterrupt of a callback stops the run and leaves through the
+ * loop, like one raised by a loop.call_soon callback; the rest follows
+ * on the next run. */
 static PyObject *
 dispatcher_call(DispatcherObject *d, PyObject *args, PyObject *kwargs)
 {
@@ -598,7 +676,12 @@ dispatcher_call(DispatcherObject *d, PyObject *args, PyObject *kwargs)
     }
     PyObject *batch = Py_NewRef(d->batch);
     Py_ssize_t n = PyList_GET_SIZE(batch);
-    Py_ssize_t end = d->batch_pos + AKC_DISPATCH_MAX;
+    Py_ssize_t slice = (n - d->batch_pos + PyList_GET_SIZE(d->pending)) /
+                       AKC_DISPATCH_SHARE;
+    if (slice < AKC_DISPATCH_SLICE) {
+        slice = AKC_DISPATCH_SLICE;
+    }
+    Py_ssize_t end = d->batch_pos + slice;
     if (end > n) {
         end = n;
     }

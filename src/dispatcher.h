@@ -139,4 +139,9 @@ PyObject *akc_dispatcher_new_future(DispatcherObject *d);
 /* Returns a new future on the bound loop already resolved with result. */
 PyObject *akc_dispatcher_done_future(DispatcherObject *d, PyObject *result);
 
+/* A future for result, completed once every item the dispatcher holds now
+ * (the rest of a batch, the pending list) is, in order; done at once when
+ * nothing is outstanding.  Loop thread, GIL held. */
+PyObject *akc_dispatcher_done_after(DispatcherObject *d, PyObject *result);
+
 #endif

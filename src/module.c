@@ -169,7 +169,7 @@ module_librdkafka_version(PyObject *module, PyObject *Py_UNUSED(ignored))
 }
 
 #ifdef AKC_LATENCY_PROBE
-int64_t akc_probe_ns[AKC_PROBE_POINTS];
+_Atomic int64_t akc_probe_ns[AKC_PROBE_POINTS];
 
 static PyObject *
 module_latency_probe(PyObject *module, PyObject *Py_UNUSED(ignored))
@@ -177,7 +177,8 @@ module_latency_probe(PyObject *module, PyObject *Py_UNUSED(ignored))
     (void)module;
     PyObject *t = PyTuple_New(AKC_PROBE_POINTS);
     for (int i = 0; t != NULL && i < AKC_PROBE_POINTS; i++) {
-        PyObject *v = PyLong_FromLongLong(akc_probe_ns[i]);
+        PyObject *v = PyLong_FromLongLong(atomic_load_explicit(
+            &akc_probe_ns[i], memory_order_relaxed));
         if (v == NULL) {
             Py_CLEAR(t);
             break;
@@ -222,6 +223,7 @@ module_intern_names(akc_state *st)
         {&st->str_add_done_callback, "add_done_callback"},
         {&st->str_discard, "discard"},
         {&st->str_is_closed, "is_closed"},
+        {&st->str__closed, "_closed"},
         {&st->str_is_running, "is_running"},
         {&st->str_topic, "topic"},
         {&st->str_value, "value"},
@@ -450,6 +452,7 @@ module_clear(PyObject *module)
     Py_CLEAR(st->str_add_done_callback);
     Py_CLEAR(st->str_discard);
     Py_CLEAR(st->str_is_closed);
+    Py_CLEAR(st->str__closed);
     Py_CLEAR(st->str_is_running);
     Py_CLEAR(st->str_topic);
     Py_CLEAR(st->str_value);

@@ -64,6 +64,7 @@ typedef struct {
     PyObject *str_add_done_callback;
     PyObject *str_discard;
     PyObject *str_is_closed;
+    PyObject *str__closed;
     PyObject *str_is_running;
     PyObject *str_topic;
     PyObject *str_value;

@@ -358,7 +358,9 @@ producer_flush(ProducerObject *self, PyObject *const *args, Py_ssize_t nargs,
     if (r == NULL) {
         return NULL;
     }
-    PyObject *fut = akc_dispatcher_done_future(self->core.dispatcher, r);
+    /* After the futures of every report already taken: the last slices
+     * of a batch may still be on their way to the loop. */
+    PyObject *fut = akc_dispatcher_done_after(self->core.dispatcher, r);
     Py_DECREF(r);
     return fut;
 }

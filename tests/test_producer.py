@@ -684,3 +684,113 @@ async def test_a_large_delivery_batch_is_completed_over_several_iterations(
     # next, so at most two runs of the dispatcher share one.
     assert max(per_tick.values()) <= 2 * 64, sorted(per_tick.values())[-5:]
     assert len(per_tick) >= 1000 // (2 * 64)
+
+
+def _wait_reports_taken(p: AIOProducer) -> None:
+    """Blocks the loop (if any) until the poll thread has taken every
+    delivery report off librdkafka: they pile up for the dispatcher."""
+    deadline = time.monotonic() + 60
+    while len(p) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert len(p) == 0, "delivery reports never came"
+
+
+@pytest.mark.asyncio
+async def test_flush_returns_after_every_reported_future_is_done(
+    conf: dict[str, Any], topic: str
+) -> None:
+    """flush() when librdkafka holds nothing any more (every report taken
+    by the poll thread) still waits for the dispatcher's slices on their
+    way to the loop: when it returns, every future it covered is done."""
+    async with AIOProducer({**conf, "linger.ms": 300,
+                            "batch.num.messages": 10000}) as p:
+        futs = [p.produce(topic, b"v") for _ in range(1000)]
+        _wait_reports_taken(p)
+        assert not any(f.done() for f in futs)
+        assert await p.flush() == 0
+        assert all(f.done() for f in futs)
+    offsets = [f.result().offset() for f in futs]
+    assert offsets == sorted(offsets) and len(set(offsets)) == 1000
+
+
+def test_a_loop_closed_between_slices_drops_the_rest_with_a_warning(
+    conf: dict[str, Any], topic: str
+) -> None:
+    """A loop closed while the dispatcher still holds part of a delivery
+    batch (closing dropped its continuation): the next event from the poll
+    thread finds the loop closed, warns once and lets the rest go, instead
+    of keeping them, and every later event, for good."""
+    import re
+
+    logger, records = recording_logger("aiokafka_c.test.closed_between")
+    loop = asyncio.new_event_loop()
+
+    async def start() -> tuple[AIOProducer, list[Any]]:
+        p = AIOProducer({**conf, "linger.ms": 300,
+                         "batch.num.messages": 10000,
+                         "statistics.interval.ms": 100,
+                         "stats_cb": lambda _s: None, "logger": logger})
+        return p, [p.produce(topic, b"v") for _ in range(1000)]
+
+    try:
+        p, futs = loop.run_until_complete(start())
+        _wait_reports_taken(p)
+        # A few iterations: a few slices, then the loop stops and closes.
+        loop.run_until_complete(asyncio.sleep(0))
+        done = sum(f.done() for f in futs)
+        assert 0 < done < 1000, done
+    finally:
+        loop.close()
+    refs = [weakref.ref(f) for f in futs]
+    del futs
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(
+            "results dropped" in r.getMessage() for r in records.records):
+        time.sleep(0.01)
+    [rec] = [r for r in records.records
+             if "results dropped" in r.getMessage()]
+    assert "the loop is closed" in rec.getMessage()
+    m = re.search(r"(\d+) results dropped", rec.getMessage())
+    assert m and int(m.group(1)) >= 1000 - done, rec.getMessage()
+    gc.collect()
+    assert sum(r() is not None for r in refs) == 0
+    p.close()
+    time.sleep(0.3)  # more statistics events: no second warning
+    assert sum("results dropped" in r.getMessage()
+               for r in records.records) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_backlog_is_worked_off_in_a_share_not_just_a_slice(
+    conf: dict[str, Any], topic: str
+) -> None:
+    """With more reports waiting than a few slices, each run completes a
+    1/16 share of the backlog: a loop adding more than one slice per
+    iteration cannot grow it without bound.  20000 reports taken at once
+    take well under the 313 iterations slices of 64 alone would."""
+    loop = asyncio.get_running_loop()
+    tick = 0
+    ticking = True
+
+    def ticker() -> None:
+        nonlocal tick
+        tick += 1
+        if ticking:
+            loop.call_soon(ticker)
+
+    seen: list[int] = []
+    async with AIOProducer({**conf, "linger.ms": 300,
+                            "batch.num.messages": 100000,
+                            "queue.buffering.max.messages": 100000}) as p:
+        futs = [p.produce(topic, b"v") for _ in range(20000)]
+        for f in futs:
+            f.add_done_callback(lambda _f: seen.append(tick))
+        _wait_reports_taken(p)
+        loop.call_soon(ticker)
+        try:
+            await asyncio.gather(*futs)
+            await asyncio.sleep(0)
+        finally:
+            ticking = False
+    assert len(seen) == 20000
+    assert max(seen) - min(seen) < 20000 // 64 // 2, max(seen) - min(seen)

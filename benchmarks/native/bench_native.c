@@ -97,8 +97,6 @@ static struct {
     int64_t dr_ns;
 } waiter = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0};
 
-static int64_t now_ns(void);
-
 static void dr_cb(rd_kafka_t *k, const rd_kafka_message_t *m, void *o) {
     (void)k;
     (void)o;
@@ -303,9 +301,15 @@ static void run_latency_waiter(void) {
         pthread_mutex_unlock(&waiter.lock);
         int64_t t0 = now_ns();
         produce_one();
+        struct timespec limit;
+        clock_gettime(CLOCK_REALTIME, &limit);
+        limit.tv_sec += 60;
         pthread_mutex_lock(&waiter.lock);
         while (delivered < target)
-            pthread_cond_wait(&waiter.cond, &waiter.lock);
+            if (pthread_cond_timedwait(&waiter.cond, &waiter.lock, &limit)) {
+                fprintf(stderr, "latency_waiter: no delivery report in 60 s\n");
+                exit(2);
+            }
         int64_t t_dr = waiter.dr_ns;
         pthread_mutex_unlock(&waiter.lock);
         if (i >= 20) {
