@@ -549,6 +549,11 @@ akc_dispatcher_done_after(DispatcherObject *d, PyObject *result)
         return NULL;
     }
     akc_dispatcher_schedule(d);
+    if (d->loop_dead && akc_dispatcher_resolve(d, fut, result) < 0) {
+        /* The wake-up failed and dropped the item: answer here, on the
+         * loop thread, rather than never. */
+        Py_CLEAR(fut);
+    }
     return fut;
 }
 
