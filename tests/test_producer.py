@@ -645,6 +645,33 @@ def test_futures_come_from_the_loop(
     assert got[3:] == sorted(got[3:]) and len(set(got[3:])) == 3
 
 
+class _IterationCounter:
+    """Counts the loop's iterations with a callback that reschedules
+    itself; note(fut) records the count when fut's done callback runs."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.tick = 0
+        self.ticking = True
+        self.seen: list[int] = []
+
+    def _ticker(self) -> None:
+        self.tick += 1
+        if self.ticking:
+            self.loop.call_soon(self._ticker)
+
+    def note(self, fut: asyncio.Future[Any]) -> None:
+        fut.add_done_callback(lambda _f: self.seen.append(self.tick))
+
+    async def run_until_done(self, futs: list[Any]) -> None:
+        self.loop.call_soon(self._ticker)
+        try:
+            await asyncio.gather(*futs)
+            await asyncio.sleep(0)
+        finally:
+            self.ticking = False
+
+
 @pytest.mark.asyncio
 async def test_a_large_delivery_batch_is_completed_over_several_iterations(
     conf: dict[str, Any], topic: str
@@ -654,28 +681,14 @@ async def test_a_large_delivery_batch_is_completed_over_several_iterations(
     request handler waits for a slice, not for the whole batch.  A
     ticker that reschedules itself counts the iterations; each future's
     done callback notes the count."""
-    loop = asyncio.get_running_loop()
-    tick = 0
-    ticking = True
-
-    def ticker() -> None:
-        nonlocal tick
-        tick += 1
-        if ticking:
-            loop.call_soon(ticker)
-
-    seen: list[int] = []
+    c = _IterationCounter()
     async with AIOProducer({**conf, "linger.ms": 300,
                             "batch.num.messages": 10000}) as p:
         futs = [p.produce(topic, b"v") for _ in range(1000)]
         for f in futs:
-            f.add_done_callback(lambda _f: seen.append(tick))
-        loop.call_soon(ticker)
-        try:
-            await asyncio.gather(*futs)
-            await asyncio.sleep(0)
-        finally:
-            ticking = False
+            c.note(f)
+        await c.run_until_done(futs)
+    seen = c.seen
     assert len(seen) == 1000
     per_tick: dict[int, int] = {}
     for t in seen:
@@ -768,29 +781,15 @@ async def test_a_backlog_is_worked_off_in_a_share_not_just_a_slice(
     1/16 share of the backlog: a loop adding more than one slice per
     iteration cannot grow it without bound.  20000 reports taken at once
     take well under the 313 iterations slices of 64 alone would."""
-    loop = asyncio.get_running_loop()
-    tick = 0
-    ticking = True
-
-    def ticker() -> None:
-        nonlocal tick
-        tick += 1
-        if ticking:
-            loop.call_soon(ticker)
-
-    seen: list[int] = []
+    c = _IterationCounter()
     async with AIOProducer({**conf, "linger.ms": 300,
                             "batch.num.messages": 100000,
                             "queue.buffering.max.messages": 100000}) as p:
         futs = [p.produce(topic, b"v") for _ in range(20000)]
         for f in futs:
-            f.add_done_callback(lambda _f: seen.append(tick))
+            c.note(f)
         _wait_reports_taken(p)
-        loop.call_soon(ticker)
-        try:
-            await asyncio.gather(*futs)
-            await asyncio.sleep(0)
-        finally:
-            ticking = False
+        await c.run_until_done(futs)
+    seen = c.seen
     assert len(seen) == 20000
     assert max(seen) - min(seen) < 20000 // 64 // 2, max(seen) - min(seen)
