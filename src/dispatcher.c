@@ -470,30 +470,86 @@ dispatcher_loop_closed(DispatcherObject *d)
     return closed;
 }
 
+/* One item the loop will never run, from dispatcher_drop: a log line
+ * or an error still reaches the logger (from this thread), statistics
+ * and throttle reports go.  Returns 1 if it carried a result someone may
+ * wait for (a future, a delivery, a callback), else 0. */
+static int
+dispatcher_drop_item(DispatcherObject *d, PyObject *item)
+{
+    if (!PyTuple_CheckExact(item)) {
+        return 1; /* a client's own item: a delivery, a batch */
+    }
+    int kind = (int)PyLong_AsLong(PyTuple_GET_ITEM(item, 0));
+    PyObject *a = PyTuple_GET_ITEM(item, 1);
+    PyObject *b = PyTuple_GET_SIZE(item) > 2 ? PyTuple_GET_ITEM(item, 2)
+                                             : NULL;
+    switch (kind) {
+    case AKC_ITEM_LOG:
+        akc_dispatcher_log(d, (int)PyLong_AsLong(a), b, NULL);
+        return 0;
+    case AKC_ITEM_ERROR:
+        akc_dispatcher_logf(d, AKC_LOG_ERROR, "aiokafka_c: %R", b);
+        return 0;
+    case AKC_ITEM_STATS:
+    case AKC_ITEM_THROTTLE:
+        return 0;
+    case AKC_ITEM_RESULT:
+        /* A future only this item holds (a close() whose caller did not
+         * keep it, say) cannot be awaited by anyone: nothing is lost. */
+        return Py_REFCNT(a) > 1;
+    default:
+        return 1;
+    }
+}
+
 /* The loop is gone (closed, or refused the wake-up): nothing can complete
- * the outstanding items any more.  Warns once, then lets them go. */
+ * the outstanding items any more.  Logs what was for the logger, warns
+ * (once) if results were among the rest, and lets them go. */
 static void
 dispatcher_drop(DispatcherObject *d, PyObject *why)
 {
     d->scheduled = 0;
     d->loop_dead = 1;
-    Py_ssize_t n = d->pending ? PyList_GET_SIZE(d->pending) : 0;
-    if (d->batch != NULL) {
-        n += PyList_GET_SIZE(d->batch) - d->batch_pos;
+    /* Taken out first: the logger runs Python code, which may release
+     * the GIL, and the loop thread may push meanwhile. */
+    PyObject *batch = d->batch;
+    Py_ssize_t from = d->batch_pos;
+    d->batch = NULL;
+    PyObject *pending = NULL;
+    if (d->pending != NULL && PyList_GET_SIZE(d->pending) > 0) {
+        PyObject *fresh = PyList_New(0);
+        if (fresh != NULL) {
+            pending = d->pending;
+            d->pending = fresh;
+        }
+        else {
+            PyErr_Clear();
+            PyList_SetSlice(d->pending, 0, PyList_GET_SIZE(d->pending),
+                            NULL);
+        }
     }
-    if (!d->warned_loop_closed) {
+    Py_ssize_t results = 0;
+    for (Py_ssize_t i = from; batch != NULL && i < PyList_GET_SIZE(batch);
+         i++) {
+        results += dispatcher_drop_item(d, PyList_GET_ITEM(batch, i));
+    }
+    for (Py_ssize_t i = 0; pending != NULL && i < PyList_GET_SIZE(pending);
+         i++) {
+        results += dispatcher_drop_item(d, PyList_GET_ITEM(pending, i));
+    }
+    PyErr_Clear();
+    if (results > 0 && !d->warned_loop_closed) {
         d->warned_loop_closed = 1;
         akc_dispatcher_logf(
             d, AKC_LOG_WARNING,
             "aiokafka_c: cannot reach the event loop the client is bound to "
             "(%S); %zd results dropped: close the client before its loop "
             "ends",
-            why, n);
+            why, results);
     }
-    Py_CLEAR(d->batch);
-    if (d->pending != NULL) {
-        PyList_SetSlice(d->pending, 0, PyList_GET_SIZE(d->pending), NULL);
-    }
+    Py_XDECREF(batch);
+    Py_XDECREF(pending);
     PyErr_Clear();
 }
 
