@@ -494,10 +494,19 @@ dispatcher_drop_item(DispatcherObject *d, PyObject *item)
     case AKC_ITEM_STATS:
     case AKC_ITEM_THROTTLE:
         return 0;
-    case AKC_ITEM_RESULT:
-        /* A future only this item holds (a close() whose caller did not
-         * keep it, say) cannot be awaited by anyone: nothing is lost. */
-        return Py_REFCNT(a) > 1;
+    case AKC_ITEM_RESULT: {
+        /* A future only this item holds, with no callbacks (a close()
+         * whose caller did not keep it, say), cannot be observed by
+         * anyone: nothing is lost. */
+        if (Py_REFCNT(a) > 1) {
+            return 1;
+        }
+        PyObject *cbs = PyObject_GetAttrString(a, "_callbacks");
+        int has = cbs != NULL && cbs != Py_None && PyObject_IsTrue(cbs) == 1;
+        Py_XDECREF(cbs);
+        PyErr_Clear();
+        return has;
+    }
     default:
         return 1;
     }
@@ -596,6 +605,14 @@ akc_dispatcher_done_after(DispatcherObject *d, PyObject *result)
     if (!dispatcher_outstanding(d) || d->loop_dead) {
         return akc_dispatcher_done_future(d, result);
     }
+    /* Woken first: if that fails, the outstanding items are dropped and
+     * this one is answered here, on the loop thread, rather than never
+     * (and not counted among the dropped).  The loop thread cannot be in
+     * the dispatcher's run meanwhile, so the order holds either way. */
+    akc_dispatcher_schedule(d);
+    if (d->loop_dead) {
+        return akc_dispatcher_done_future(d, result);
+    }
     PyObject *fut = akc_dispatcher_new_future(d);
     if (fut == NULL) {
         return NULL;
@@ -603,12 +620,6 @@ akc_dispatcher_done_after(DispatcherObject *d, PyObject *result)
     if (akc_dispatcher_push_kind(d, AKC_ITEM_RESULT, fut, result) < 0) {
         Py_DECREF(fut);
         return NULL;
-    }
-    akc_dispatcher_schedule(d);
-    if (d->loop_dead && akc_dispatcher_resolve(d, fut, result) < 0) {
-        /* The wake-up failed and dropped the item: answer here, on the
-         * loop thread, rather than never. */
-        Py_CLEAR(fut);
     }
     return fut;
 }
